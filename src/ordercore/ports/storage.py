@@ -1,0 +1,250 @@
+"""The storage port: repositories behind a unit of work, and the atomic stock primitives.
+
+A storage adapter implements :class:`Storage`. Everything a caller does happens in a
+:class:`UnitOfWork`::
+
+    async with storage.unit_of_work() as uow:
+        reservation, created = await uow.inventory.reserve(draft)
+        await uow.commit()
+
+Leaving the block without ``commit()`` (or with an exception) rolls everything back,
+including stock taken by a primitive that succeeded earlier in the same unit.
+
+The inventory primitives are the no-oversell guarantee. Each is one atomic step in
+the storage, never a read-then-write in the caller:
+
+* ``reserve`` takes every line or nothing: the check ``on_hand - reserved - safety >= q``
+  and the increment of ``reserved`` are one conditional update, lines are applied in
+  sorted (sku, warehouse) order (the fixed lock order), and the order id is unique, so
+  reserving the same order twice takes stock once.
+* ``transition`` flips a reservation out of ``active`` first and adjusts counters only
+  when that flip hit: release, commit and expire happen exactly once under retries
+  and races.
+
+The shared contract suite in :mod:`ordercore.testing` states all of it as tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from ordercore.config import Settings
+from ordercore.domain.inventory import (
+    Drift,
+    FlashSale,
+    Reservation,
+    ReservationStatus,
+    StockLevel,
+)
+from ordercore.domain.orders import Order, OrderStatus
+
+__all__ = [
+    "InventoryRepository",
+    "OrderRepository",
+    "Storage",
+    "StorageFactory",
+    "UnitOfWork",
+]
+
+
+class InventoryRepository(Protocol):
+    """Stock levels, reservations and flash sales: one consistency boundary."""
+
+    async def receive(
+        self, sku: str, warehouse: str, delta: int, now: datetime, *, reason: str, reference: str
+    ) -> StockLevel:
+        """Add ``delta`` (may be negative) to on_hand, creating the level when it is new.
+
+        Raises StockAdjustmentConflict when on_hand would drop below reserved or zero, and
+        UnknownSku for a negative delta on a level that does not exist. Records a movement.
+        """
+        ...
+
+    async def count(
+        self, sku: str, warehouse: str, on_hand: int, now: datetime, *, reference: str
+    ) -> StockLevel:
+        """Set on_hand to a counted figure (a stocktake), recording the difference as a movement."""
+        ...
+
+    async def set_safety(
+        self, sku: str, warehouse: str, *, units: int | None, basis_points: int | None
+    ) -> StockLevel:
+        """Set safety stock as absolute units or a percentage in basis points (exactly one)."""
+        ...
+
+    async def stock_levels(
+        self, sku: str | None = None, warehouse: str | None = None
+    ) -> list[StockLevel]:
+        """Stock levels, filtered by SKU and/or warehouse, sorted by (sku, warehouse)."""
+        ...
+
+    async def reserve(self, draft: Reservation) -> tuple[Reservation, bool]:
+        """Hold every line of ``draft`` or nothing; return (reservation, created).
+
+        ``draft.lines`` are merged and sorted by the caller. When the order already has a
+        reservation, return it with ``created=False`` and take nothing. Raises UnknownSku,
+        InsufficientStock, SaleCapReached or BuyerLimitExceeded, and then the unit of work
+        must be rolled back.
+        """
+        ...
+
+    async def reservation(self, order_id: str) -> Reservation | None:
+        """The reservation of an order, whatever its status."""
+        ...
+
+    async def transition(
+        self, order_id: str, target: ReservationStatus, now: datetime
+    ) -> tuple[Reservation, bool] | None:
+        """Move an *active* reservation to ``target`` (released, committed or expired).
+
+        Flip the status first; only when that flip hit, adjust counters:
+        released/expired give ``reserved`` (and flash-sale and per-buyer counts) back;
+        committed lowers ``on_hand`` and ``reserved`` together and records a movement.
+        Return (reservation as it now stands, whether this call changed it), or None when
+        the order has no reservation.
+        """
+        ...
+
+    async def begin_payment(self, order_id: str, deadline: datetime, now: datetime) -> bool:
+        """Mark payment in flight on an active reservation until ``deadline``.
+
+        The expiry sweep leaves it alone until then. False when it is not active.
+        """
+        ...
+
+    async def mark_paid(self, order_id: str, now: datetime) -> bool:
+        """Set paid and stop an active reservation from expiring. False when not active."""
+        ...
+
+    async def reactivate(
+        self, order_id: str, now: datetime, expires_at: datetime | None, *, paid: bool
+    ) -> Reservation | None:
+        """Take stock again for an *expired* reservation, all or nothing; make it active.
+
+        None when the reservation is not expired. Raises like ``reserve`` when stock (or a
+        flash-sale limit) no longer allows it.
+        """
+        ...
+
+    async def expire_due(self, now: datetime, limit: int) -> list[Reservation]:
+        """Expire up to ``limit`` due reservations (see Reservation.is_due) and return them.
+
+        Safe to run in several processes at once: each reservation is expired once.
+        """
+        ...
+
+    async def set_flash_sale(
+        self, sku: str, *, cap: int | None, per_buyer_limit: int | None
+    ) -> FlashSale:
+        """Start (or change the limits of) the flash sale of a SKU."""
+        ...
+
+    async def end_flash_sale(self, sku: str) -> None:
+        """End the flash sale of a SKU; its counters are dropped."""
+        ...
+
+    async def flash_sale(self, sku: str) -> FlashSale | None:
+        """The flash sale of a SKU, if one runs."""
+        ...
+
+    async def verify(self) -> list[Drift]:
+        """Recompute every counter from its records and report each disagreement.
+
+        reserved per level = active reservation lines; on_hand per level = sum of
+        movements; sold per flash sale = active and committed lines since it started;
+        per-buyer counts likewise. An empty list means no drift.
+        """
+        ...
+
+
+class OrderRepository(Protocol):
+    """Orders, stored whole (lines, receiver, address, status history)."""
+
+    async def add(self, order: Order) -> None:
+        """Store a new order; DuplicateOrder if its id or (channel, external_id) exists."""
+        ...
+
+    async def get(self, order_id: str) -> Order | None:
+        """The order with this id."""
+        ...
+
+    async def get_by_external(self, channel: str, external_id: str) -> Order | None:
+        """The order a channel knows by ``external_id``."""
+        ...
+
+    async def save(self, order: Order) -> Order:
+        """Store a changed order if its version is still the stored one; return it bumped.
+
+        Raises ConcurrencyConflict when another writer saved first, OrderNotFound when absent.
+        """
+        ...
+
+    async def list(
+        self, *, status: OrderStatus | None = None, limit: int = 100
+    ) -> Sequence[Order]:
+        """Orders, newest first, optionally of one status."""
+        ...
+
+
+@runtime_checkable
+class UnitOfWork(Protocol):
+    """One transaction over the repositories; rolled back unless committed."""
+
+    inventory: InventoryRepository
+    orders: OrderRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None:
+        """Make the unit's changes durable and visible."""
+        ...
+
+    async def rollback(self) -> None:
+        """Discard the unit's changes."""
+        ...
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """A storage adapter. Open it once, make many units of work, close it."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect, and bring the schema to the current migration when settings ask for it."""
+        ...
+
+    async def close(self) -> None:
+        """Release every connection."""
+        ...
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work (not yet begun)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise StorageUnavailable when the storage cannot be reached."""
+        ...
+
+    async def server_time(self) -> datetime | None:
+        """The storage server's current UTC time, or None when it has no clock of its own.
+
+        The core aligns its clock to this so that every process judges expiry alike.
+        """
+        ...
+
+
+class StorageFactory(Protocol):
+    """What the ``ordercore.storage`` entry point names: builds a Storage from a URL."""
+
+    def __call__(self, url: str, settings: Settings) -> Storage: ...
