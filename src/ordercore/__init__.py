@@ -1,0 +1,66 @@
+"""ordercore: multi-channel order management that never oversells.
+
+Open a core on a storage URL and use its services::
+
+    async with OrderCore.open("sqlite:///shop.db") as core:
+        await core.inventory.receive("SKU-1", 100)
+        reservation = await core.inventory.reserve("order-1", {"SKU-1": 2})
+
+``SyncOrderCore`` is the blocking twin for Django and scripts. Errors live in
+:mod:`ordercore.errors`; adapter authors find ports in :mod:`ordercore.ports` and the
+contract suites in :mod:`ordercore.testing`.
+"""
+
+from ordercore.config import Settings
+from ordercore.core import OrderCore, create_storage
+from ordercore.domain.inventory import (
+    Drift,
+    FlashSale,
+    PaymentOutcome,
+    PaymentResult,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockLevel,
+)
+from ordercore.domain.orders import (
+    Address,
+    Contact,
+    Money,
+    Order,
+    OrderLine,
+    OrderStatus,
+    StatusChange,
+)
+from ordercore.errors import OrderCoreError
+from ordercore.ports.clock import Clock, ManualClock, SystemClock
+from ordercore.sync import SyncOrderCore
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Address",
+    "Clock",
+    "Contact",
+    "Drift",
+    "FlashSale",
+    "ManualClock",
+    "Money",
+    "Order",
+    "OrderCore",
+    "OrderCoreError",
+    "OrderLine",
+    "OrderStatus",
+    "PaymentOutcome",
+    "PaymentResult",
+    "Reservation",
+    "ReservationLine",
+    "ReservationStatus",
+    "Settings",
+    "StatusChange",
+    "StockLevel",
+    "SyncOrderCore",
+    "SystemClock",
+    "__version__",
+    "create_storage",
+]

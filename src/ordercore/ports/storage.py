@@ -182,9 +182,7 @@ class OrderRepository(Protocol):
         """
         ...
 
-    async def list(
-        self, *, status: OrderStatus | None = None, limit: int = 100
-    ) -> Sequence[Order]:
+    async def list(self, *, status: OrderStatus | None = None, limit: int = 100) -> Sequence[Order]:
         """Orders, newest first, optionally of one status."""
         ...
 

@@ -1,0 +1,100 @@
+"""OrderCore: the facade that wires the services to a storage adapter.
+
+::
+
+    async with OrderCore.open("sqlite:///shop.db") as core:
+        await core.inventory.receive("SKU-1", 100)
+        await core.inventory.reserve("order-1", {"SKU-1": 2})
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from ordercore import registry
+from ordercore.config import Settings
+from ordercore.errors import UnknownAdapter
+from ordercore.ports.clock import Clock, OffsetClock
+from ordercore.ports.storage import Storage
+from ordercore.services.orders import OrderService
+from ordercore.services.reservations import InventoryService
+
+__all__ = ["OrderCore", "create_storage"]
+
+
+def create_storage(url: str, settings: Settings | None = None) -> Storage:
+    """Build (not open) the storage adapter a URL names: memory://, sqlite:///, postgresql://."""
+    name = registry.storage_name_for_url(url)
+    factory = registry.load("ordercore.storage", name)
+    storage = factory(url, settings or Settings())
+    if not isinstance(storage, Storage):
+        raise UnknownAdapter("storage", f"{name} (does not implement the Storage port)", [name])
+    return storage
+
+
+class _StorageClock:
+    """The local clock aligned to the storage server's, re-measured every so often.
+
+    With many processes on one PostgreSQL, every process then judges reservation expiry
+    on the database's clock, within about one round trip.
+    """
+
+    def __init__(self, storage: Storage, interval: timedelta) -> None:
+        self._storage = storage
+        self._interval = interval.total_seconds()
+        self.clock = OffsetClock()
+        self._measured = False
+
+    async def sync(self) -> None:
+        """Measure the offset again when the interval has passed (or never measured)."""
+        if self._measured and time.monotonic() - self.clock.measured_at < self._interval:
+            return
+        before = datetime.now(UTC)
+        server = await self._storage.server_time()
+        after = datetime.now(UTC)
+        self._measured = True
+        if server is not None:
+            self.clock.set_offset(server - (before + (after - before) / 2))
+        else:
+            self.clock.set_offset(timedelta(0))
+
+
+class OrderCore:
+    """Everything ordercore does, over one storage. Make one with :meth:`open`."""
+
+    def __init__(self, storage: Storage, clock: Clock, settings: Settings) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.settings = settings
+        self.inventory = InventoryService(storage, clock, settings)
+        self.orders = OrderService(storage, clock)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, url: str, *, settings: Settings | None = None, clock: Clock | None = None
+    ) -> AsyncIterator[OrderCore]:
+        """Open the storage a URL names, migrate it if settings say so, and yield a core.
+
+        ``memory://``, ``sqlite:///path/to.db`` (the embedded default) and
+        ``postgresql+psycopg://host/db`` are built in; other schemes come from the
+        ``ordercore.storage`` entry points. An unknown scheme raises UnknownAdapter
+        listing the known ones. Without ``clock``, time is the storage server's.
+        """
+        settings = settings or Settings()
+        storage = create_storage(url, settings)
+        await storage.open()
+        try:
+            if clock is None:
+                aligned = _StorageClock(storage, settings.clock_resync_interval)
+                await aligned.sync()
+                core = cls(storage, aligned.clock, settings)
+                core.inventory.before_sweep = aligned.sync
+            else:
+                core = cls(storage, clock, settings)
+            yield core
+        finally:
+            await storage.close()

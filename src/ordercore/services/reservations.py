@@ -1,0 +1,458 @@
+"""The reservation engine: receive, reserve, release, commit, pay, expire, verify.
+
+Validation happens here, once, at the edge; the storage's atomic primitives do the
+rest (see :mod:`ordercore.ports.storage`). Each public method is one unit of work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeAlias, TypeVar
+
+from ordercore.config import Settings
+from ordercore.domain.inventory import (
+    Drift,
+    FlashSale,
+    PaymentOutcome,
+    PaymentResult,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+    StockLevel,
+    merge_lines,
+)
+from ordercore.domain.orders import Order, OrderStatus
+from ordercore.errors import (
+    BuyerLimitExceeded,
+    FieldError,
+    InsufficientStock,
+    InvalidInput,
+    InvalidReservation,
+    ReservationNotFound,
+    ReservationStateConflict,
+    UnknownSku,
+)
+from ordercore.ports.clock import Clock
+from ordercore.ports.storage import Storage, UnitOfWork
+
+__all__ = ["InventoryService", "LinesInput", "SweepReport"]
+
+T = TypeVar("T")
+
+LinesInput: TypeAlias = Mapping[str, int] | Iterable[ReservationLine]
+"""Lines to reserve: ``{"SKU-1": 2}`` (in the given warehouse) or ReservationLine records."""
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    """What one expiry sweep did."""
+
+    expired: tuple[Reservation, ...]
+
+    @property
+    def count(self) -> int:
+        """How many reservations expired."""
+        return len(self.expired)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+class InventoryService:
+    """Stock and reservations, the no-oversell guarantee. Reached as ``core.inventory``."""
+
+    def __init__(self, storage: Storage, clock: Clock, settings: Settings) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._settings = settings
+        self.before_sweep: Callable[[], Awaitable[None]] | None = None
+        """Called before each expiry sweep (the core re-aligns its clock to the storage's)."""
+
+    # -- stock ----------------------------------------------------------------------------
+
+    async def receive(
+        self,
+        sku: str,
+        quantity: int,
+        *,
+        warehouse: str | None = None,
+        reason: str = "receipt",
+        reference: str = "",
+    ) -> StockLevel:
+        """Add received units (a WMS feed or a purchase receipt); creates the level if new."""
+        warehouse = self._check_location(sku, warehouse)
+        if not _positive_int(quantity):
+            raise InvalidInput("stock receipt", [FieldError("quantity", "must be > 0", quantity)])
+        return await self._in_unit(
+            lambda uow: uow.inventory.receive(
+                sku, warehouse, quantity, self._clock.now(), reason=reason, reference=reference
+            )
+        )
+
+    async def adjust(
+        self,
+        sku: str,
+        delta: int,
+        *,
+        warehouse: str | None = None,
+        reason: str = "adjustment",
+        reference: str = "",
+    ) -> StockLevel:
+        """Add or remove units (damage, loss, correction); on_hand never drops below reserved."""
+        warehouse = self._check_location(sku, warehouse)
+        if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
+            raise InvalidInput(
+                "stock adjustment", [FieldError("delta", "must be a non-zero integer", delta)]
+            )
+        return await self._in_unit(
+            lambda uow: uow.inventory.receive(
+                sku, warehouse, delta, self._clock.now(), reason=reason, reference=reference
+            )
+        )
+
+    async def count(
+        self, sku: str, on_hand: int, *, warehouse: str | None = None, reference: str = ""
+    ) -> StockLevel:
+        """Set on_hand to a counted figure (a stocktake); the difference is recorded."""
+        warehouse = self._check_location(sku, warehouse)
+        if not isinstance(on_hand, int) or isinstance(on_hand, bool) or on_hand < 0:
+            raise InvalidInput("stocktake", [FieldError("on_hand", "must be >= 0", on_hand)])
+        return await self._in_unit(
+            lambda uow: uow.inventory.count(
+                sku, warehouse, on_hand, self._clock.now(), reference=reference
+            )
+        )
+
+    async def set_safety_stock(
+        self,
+        sku: str,
+        *,
+        warehouse: str | None = None,
+        units: int | None = None,
+        percent: float | None = None,
+    ) -> StockLevel:
+        """Hold back safety stock: ``units`` absolute, or ``percent`` of on_hand rounded up.
+
+        A percentage is kept to basis points (5.25 % = 525) and recomputed whenever
+        on_hand changes: ``safety = ceil(on_hand * percent / 100)``.
+        """
+        warehouse = self._check_location(sku, warehouse)
+        if (units is None) == (percent is None):
+            raise InvalidInput(
+                "safety stock",
+                [FieldError("units/percent", "give exactly one of them", (units, percent))],
+            )
+        basis_points: int | None = None
+        if units is not None and (not isinstance(units, int) or units < 0):
+            raise InvalidInput("safety stock", [FieldError("units", "must be >= 0", units)])
+        if percent is not None:
+            if not 0 <= percent <= 100:
+                raise InvalidInput(
+                    "safety stock", [FieldError("percent", "must be within 0..100", percent)]
+                )
+            basis_points = round(percent * 100)
+        return await self._in_unit(
+            lambda uow: uow.inventory.set_safety(
+                sku, warehouse, units=units, basis_points=basis_points
+            )
+        )
+
+    async def stock(self, sku: str, warehouse: str | None = None) -> StockLevel:
+        """The stock level of a SKU in one warehouse; UnknownSku when there is none."""
+        warehouse = self._check_location(sku, warehouse)
+        levels = await self._in_unit(lambda uow: uow.inventory.stock_levels(sku, warehouse))
+        if not levels:
+            raise UnknownSku(sku, warehouse)
+        return levels[0]
+
+    async def levels(
+        self, sku: str | None = None, *, warehouse: str | None = None
+    ) -> list[StockLevel]:
+        """Every stock level, or those of one SKU and/or warehouse."""
+        return await self._in_unit(lambda uow: uow.inventory.stock_levels(sku, warehouse))
+
+    async def sellable(self, sku: str, warehouse: str | None = None) -> int:
+        """Units of a SKU that can be reserved now, in one warehouse or (None) all of them."""
+        levels = await self._in_unit(lambda uow: uow.inventory.stock_levels(sku, warehouse))
+        return sum(level.sellable for level in levels)
+
+    async def remaining(self, sku: str) -> int:
+        """What a flash-sale counter shows: sellable over all warehouses, within the sale cap."""
+
+        async def read(uow: UnitOfWork) -> int:
+            levels = await uow.inventory.stock_levels(sku)
+            sale = await uow.inventory.flash_sale(sku)
+            sellable = sum(level.sellable for level in levels)
+            under_cap = sale.remaining_under_cap if sale else None
+            return sellable if under_cap is None else min(sellable, under_cap)
+
+        return await self._in_unit(read)
+
+    # -- flash sales ----------------------------------------------------------------------
+
+    async def start_flash_sale(
+        self, sku: str, *, cap: int | None = None, per_buyer_limit: int | None = None
+    ) -> FlashSale:
+        """Start a flash sale on a SKU (or change its limits if one runs)."""
+        errors = []
+        if not sku:
+            errors.append(FieldError("sku", "must not be empty", sku))
+        if cap is not None and (not isinstance(cap, int) or cap < 0):
+            errors.append(FieldError("cap", "must be >= 0", cap))
+        if per_buyer_limit is not None and not _positive_int(per_buyer_limit):
+            errors.append(FieldError("per_buyer_limit", "must be > 0", per_buyer_limit))
+        if errors:
+            raise InvalidInput("flash sale", errors)
+        return await self._in_unit(
+            lambda uow: uow.inventory.set_flash_sale(sku, cap=cap, per_buyer_limit=per_buyer_limit)
+        )
+
+    async def end_flash_sale(self, sku: str) -> None:
+        """End the flash sale of a SKU; reservations made under it stay as they are."""
+        await self._in_unit(lambda uow: uow.inventory.end_flash_sale(sku))
+
+    async def flash_sale(self, sku: str) -> FlashSale | None:
+        """The running flash sale of a SKU, if any."""
+        return await self._in_unit(lambda uow: uow.inventory.flash_sale(sku))
+
+    # -- reservations ---------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        order_id: str,
+        lines: LinesInput,
+        *,
+        warehouse: str | None = None,
+        buyer_id: str = "",
+        ttl: timedelta | None = None,
+    ) -> Reservation:
+        """Hold stock for every line of an order, or nothing (InsufficientStock, ...).
+
+        Idempotent per order id: a second call returns the first reservation and takes
+        nothing. The reservation expires after ``ttl`` (default: settings) unless paid.
+        """
+        draft = self.draft(order_id, lines, warehouse=warehouse, buyer_id=buyer_id, ttl=ttl)
+        reservation, _created = await self._in_unit(lambda uow: uow.inventory.reserve(draft))
+        return reservation
+
+    async def reserve_order(self, order: Order, *, ttl: timedelta | None = None) -> Reservation:
+        """Reserve the lines of an order (each in its warehouse, or the default one)."""
+        lines = [
+            ReservationLine(
+                line.sku, line.warehouse or self._settings.default_warehouse, line.quantity
+            )
+            for line in order.lines
+        ]
+        return await self.reserve(order.id, lines, buyer_id=order.buyer_id, ttl=ttl)
+
+    def draft(
+        self,
+        order_id: str,
+        lines: LinesInput,
+        *,
+        warehouse: str | None = None,
+        buyer_id: str = "",
+        ttl: timedelta | None = None,
+    ) -> Reservation:
+        """Validate a reservation request and build the record the storage will hold."""
+        default_warehouse = warehouse or self._settings.default_warehouse
+        if isinstance(lines, Mapping):
+            raw = [ReservationLine(sku, default_warehouse, qty) for sku, qty in lines.items()]
+        else:
+            raw = list(lines)
+        errors: list[FieldError] = []
+        if not isinstance(order_id, str) or not order_id.strip():
+            errors.append(FieldError("order_id", "must not be empty", order_id))
+        if not raw:
+            errors.append(FieldError("lines", "an order needs at least one line", []))
+        for index, line in enumerate(raw):
+            if not isinstance(line, ReservationLine):
+                errors.append(FieldError(f"lines[{index}]", "must be a ReservationLine", line))
+                continue
+            if not line.sku:
+                errors.append(FieldError(f"lines[{index}].sku", "must not be empty", line.sku))
+            if not line.warehouse:
+                errors.append(
+                    FieldError(f"lines[{index}].warehouse", "must not be empty", line.warehouse)
+                )
+            if not _positive_int(line.quantity):
+                errors.append(FieldError(f"lines[{index}].quantity", "must be > 0", line.quantity))
+        ttl = self._settings.reservation_ttl if ttl is None else ttl
+        if ttl <= timedelta(0):
+            errors.append(FieldError("ttl", "must be positive", ttl))
+        if errors:
+            raise InvalidReservation(errors)
+        now = self._clock.now()
+        return Reservation(
+            id=uuid.uuid4().hex,
+            order_id=order_id,
+            lines=merge_lines(raw),
+            status=ReservationStatus.ACTIVE,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + ttl,
+            buyer_id=buyer_id,
+        )
+
+    async def reservation(self, order_id: str) -> Reservation:
+        """The reservation of an order; ReservationNotFound when it has none."""
+        found = await self._in_unit(lambda uow: uow.inventory.reservation(order_id))
+        if found is None:
+            raise ReservationNotFound(order_id)
+        return found
+
+    async def release(self, order_id: str) -> Reservation:
+        """Give the order's stock back (cancelled, unpaid). Exactly once; repeat calls are no-ops.
+
+        An expired reservation is already released; a committed one cannot be
+        (ReservationStateConflict: returns go through a restock).
+        """
+        return await self._finish(order_id, ReservationStatus.RELEASED, "release")
+
+    async def commit(self, order_id: str) -> Reservation:
+        """The order shipped: on_hand and reserved both drop. Exactly once."""
+        return await self._finish(order_id, ReservationStatus.COMMITTED, "commit")
+
+    async def begin_payment(
+        self, order_id: str, *, hold_for: timedelta | None = None
+    ) -> Reservation:
+        """A payment is in flight: the reservation will not expire under it for ``hold_for``."""
+        hold = self._settings.payment_grace if hold_for is None else hold_for
+        if hold <= timedelta(0):
+            raise InvalidInput("payment", [FieldError("hold_for", "must be positive", hold)])
+
+        async def mark(uow: UnitOfWork) -> Reservation:
+            now = self._clock.now()
+            marked = await uow.inventory.begin_payment(order_id, now + hold, now)
+            current = await self._require(uow, order_id)
+            if not marked and current.status is not ReservationStatus.ACTIVE:
+                raise ReservationStateConflict(order_id, current.status, "begin payment on")
+            return current
+
+        return await self._in_unit(mark)
+
+    async def confirm_payment(self, order_id: str) -> PaymentResult:
+        """The payment arrived: the reservation stops expiring.
+
+        If it had already expired, stock is reserved again when it allows
+        (RE_RESERVED); otherwise, or when the order was cancelled, the outcome is
+        NEEDS_ATTENTION and a stored order is put on hold: it is never shipped on
+        stock that was released.
+        """
+
+        async def confirm(uow: UnitOfWork) -> PaymentResult:
+            now = self._clock.now()
+            if await uow.inventory.mark_paid(order_id, now):
+                return PaymentResult(PaymentOutcome.CONFIRMED, await self._require(uow, order_id))
+            current = await self._require(uow, order_id)
+            if current.status is ReservationStatus.COMMITTED or (
+                current.status is ReservationStatus.ACTIVE and current.paid
+            ):
+                return PaymentResult(PaymentOutcome.CONFIRMED, current)
+            if current.status is ReservationStatus.RELEASED:
+                return PaymentResult(
+                    PaymentOutcome.NEEDS_ATTENTION, current, "paid after the order was cancelled"
+                )
+            revived = await uow.inventory.reactivate(order_id, now, None, paid=True)
+            if revived is None:  # raced into another state; report it as it stands
+                return PaymentResult(
+                    PaymentOutcome.NEEDS_ATTENTION,
+                    await self._require(uow, order_id),
+                    "reservation changed during payment",
+                )
+            return PaymentResult(PaymentOutcome.RE_RESERVED, revived)
+
+        try:
+            result = await self._in_unit(confirm)
+        except (InsufficientStock, UnknownSku, BuyerLimitExceeded, InvalidReservation) as exc:
+            # reactivate() raised and its unit rolled back: the reservation stays expired.
+            current = await self.reservation(order_id)
+            result = PaymentResult(
+                PaymentOutcome.NEEDS_ATTENTION, current, f"paid after expiry and {exc}"
+            )
+        if result.outcome is PaymentOutcome.NEEDS_ATTENTION:
+            await self._hold_order(order_id, result.reason)
+        return result
+
+    async def expire(self, *, limit: int | None = None) -> SweepReport:
+        """Release every reservation past its expiry (payments in flight excepted).
+
+        Runs in batches of ``settings.expiry_batch_size``, each its own short transaction;
+        safe to run in several processes at once. ``limit`` caps the total.
+        """
+        if self.before_sweep is not None:
+            await self.before_sweep()
+        expired: list[Reservation] = []
+        batch = self._settings.expiry_batch_size
+        while limit is None or len(expired) < limit:
+            size = batch if limit is None else min(batch, limit - len(expired))
+            done = await self._in_unit(self._sweeper(size))
+            expired.extend(done)
+            if len(done) < size:
+                break
+        return SweepReport(tuple(expired))
+
+    async def verify(self) -> list[Drift]:
+        """Recompute every counter from its records; an empty list means no drift."""
+        return await self._in_unit(lambda uow: uow.inventory.verify())
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _finish(self, order_id: str, target: ReservationStatus, verb: str) -> Reservation:
+        if not isinstance(order_id, str) or not order_id:
+            raise InvalidReservation([FieldError("order_id", "must not be empty", order_id)])
+        now = self._clock.now()
+        outcome = await self._in_unit(lambda uow: uow.inventory.transition(order_id, target, now))
+        if outcome is None:
+            raise ReservationNotFound(order_id)
+        reservation, changed = outcome
+        if changed or reservation.status is target:
+            return reservation
+        if target is ReservationStatus.RELEASED and reservation.status is ReservationStatus.EXPIRED:
+            return reservation
+        raise ReservationStateConflict(order_id, reservation.status, verb)
+
+    def _sweeper(self, size: int) -> Callable[[UnitOfWork], Awaitable[list[Reservation]]]:
+        def sweep(uow: UnitOfWork) -> Awaitable[list[Reservation]]:
+            return uow.inventory.expire_due(self._clock.now(), size)
+
+        return sweep
+
+    async def _hold_order(self, order_id: str, reason: str) -> None:
+        async def hold(uow: UnitOfWork) -> None:
+            order = await uow.orders.get(order_id)
+            if order is None or OrderStatus.ON_HOLD not in order.allowed_next():
+                return
+            await uow.orders.save(
+                order.transition_to(OrderStatus.ON_HOLD, self._clock.now(), reason)
+            )
+
+        await self._in_unit(hold)
+
+    @staticmethod
+    async def _require(uow: UnitOfWork, order_id: str) -> Reservation:
+        found = await uow.inventory.reservation(order_id)
+        if found is None:
+            raise ReservationNotFound(order_id)
+        return found
+
+    def _check_location(self, sku: str, warehouse: str | None) -> str:
+        errors = []
+        if not isinstance(sku, str) or not sku.strip():
+            errors.append(FieldError("sku", "must not be empty", sku))
+        chosen = warehouse if warehouse is not None else self._settings.default_warehouse
+        if not chosen:
+            errors.append(FieldError("warehouse", "must not be empty", warehouse))
+        if errors:
+            raise InvalidInput("stock request", errors)
+        return chosen
+
+    async def _in_unit(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        async with self._storage.unit_of_work() as uow:
+            result = await work(uow)
+            await uow.commit()
+            return result

@@ -1,0 +1,112 @@
+"""A blocking facade over the async core, for Django views, scripts and notebooks.
+
+::
+
+    with SyncOrderCore.open("sqlite:///shop.db") as core:
+        core.inventory.receive("SKU-1", 100)
+        core.inventory.reserve("order-1", {"SKU-1": 2})
+
+The async core runs in an anyio blocking portal (its own event-loop thread); every
+method mirrors the async one without ``await``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from ordercore.config import Settings
+from ordercore.core import OrderCore
+from ordercore.ports.clock import Clock
+from ordercore.services.orders import OrderService
+from ordercore.services.reservations import InventoryService
+
+__all__ = ["SyncInventory", "SyncOrderCore", "SyncOrders"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class _Bridge:
+    def __init__(self, service: object, portal: BlockingPortal) -> None:
+        self._service = service
+        self._portal = portal
+
+
+class _blocking(Generic[P, T]):  # noqa: N801 - used like a decorator, reads as one
+    """Expose an async service method as a blocking one with the same signature."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], Awaitable[T]]) -> None:
+        self._name = method.__name__
+        self.__doc__ = method.__doc__
+
+    def __get__(self, bridge: _Bridge, owner: type | None = None) -> Callable[P, T]:
+        method = getattr(bridge._service, self._name)
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            result: T = bridge._portal.call(partial(method, *args, **kwargs))
+            return result
+
+        call.__doc__ = self.__doc__
+        call.__name__ = self._name
+        return call
+
+
+class SyncInventory(_Bridge):
+    """``core.inventory`` without ``await``; see InventoryService for each method."""
+
+    receive = _blocking(InventoryService.receive)
+    adjust = _blocking(InventoryService.adjust)
+    count = _blocking(InventoryService.count)
+    set_safety_stock = _blocking(InventoryService.set_safety_stock)
+    stock = _blocking(InventoryService.stock)
+    levels = _blocking(InventoryService.levels)
+    sellable = _blocking(InventoryService.sellable)
+    remaining = _blocking(InventoryService.remaining)
+    start_flash_sale = _blocking(InventoryService.start_flash_sale)
+    end_flash_sale = _blocking(InventoryService.end_flash_sale)
+    flash_sale = _blocking(InventoryService.flash_sale)
+    reserve = _blocking(InventoryService.reserve)
+    reserve_order = _blocking(InventoryService.reserve_order)
+    reservation = _blocking(InventoryService.reservation)
+    release = _blocking(InventoryService.release)
+    commit = _blocking(InventoryService.commit)
+    begin_payment = _blocking(InventoryService.begin_payment)
+    confirm_payment = _blocking(InventoryService.confirm_payment)
+    expire = _blocking(InventoryService.expire)
+    verify = _blocking(InventoryService.verify)
+
+
+class SyncOrders(_Bridge):
+    """``core.orders`` without ``await``; see OrderService for each method."""
+
+    add = _blocking(OrderService.add)
+    get = _blocking(OrderService.get)
+    find = _blocking(OrderService.find)
+    list = _blocking(OrderService.list)
+    transition = _blocking(OrderService.transition)
+
+
+class SyncOrderCore:
+    """The blocking twin of :class:`OrderCore`. Make one with :meth:`open`."""
+
+    def __init__(self, core: OrderCore, portal: BlockingPortal) -> None:
+        self.core = core
+        self.settings = core.settings
+        self.inventory = SyncInventory(core.inventory, portal)
+        self.orders = SyncOrders(core.orders, portal)
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls, url: str, *, settings: Settings | None = None, clock: Clock | None = None
+    ) -> Iterator[SyncOrderCore]:
+        """Open a core on ``url`` (as OrderCore.open) behind a blocking portal."""
+        with start_blocking_portal() as portal:
+            opened = OrderCore.open(url, settings=settings, clock=clock)
+            with portal.wrap_async_context_manager(opened) as core:
+                yield cls(core, portal)
