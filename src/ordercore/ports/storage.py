@@ -8,7 +8,9 @@ A storage adapter implements :class:`Storage`. Everything a caller does happens 
         await uow.commit()
 
 Leaving the block without ``commit()`` (or with an exception) rolls everything back,
-including stock taken by a primitive that succeeded earlier in the same unit.
+including stock taken by a primitive that succeeded earlier in the same unit. A
+primitive that *raises* leaves no partial change behind: the unit can still commit
+its other work (an SQL adapter undoes the rows it already touched before raising).
 
 The inventory primitives are the no-oversell guarantee. Each is one atomic step in
 the storage, never a read-then-write in the caller:
@@ -86,8 +88,8 @@ class InventoryRepository(Protocol):
 
         ``draft.lines`` are merged and sorted by the caller. When the order already has a
         reservation, return it with ``created=False`` and take nothing. Raises UnknownSku,
-        InsufficientStock, SaleCapReached or BuyerLimitExceeded, and then the unit of work
-        must be rolled back.
+        InsufficientStock, SaleCapReached, BuyerLimitExceeded or InvalidReservation, having
+        undone whatever it had already changed (the unit can still commit other work).
         """
         ...
 
@@ -124,8 +126,9 @@ class InventoryRepository(Protocol):
     ) -> Reservation | None:
         """Take stock again for an *expired* reservation, all or nothing; make it active.
 
-        None when the reservation is not expired. Raises like ``reserve`` when stock (or a
-        flash-sale limit) no longer allows it.
+        None when the reservation is not expired. Raises like ``reserve`` when stock or a
+        flash-sale limit no longer allows it, leaving the reservation expired and nothing
+        else changed.
         """
         ...
 

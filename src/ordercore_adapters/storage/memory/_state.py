@@ -1,0 +1,120 @@
+"""The records the memory storage keeps, and the undo log that makes a unit atomic.
+
+Everything here is mutated only by a unit of work that holds the storage's lock, so no
+record needs a lock of its own. Counters live in small mutable slotted records; the
+reservation itself is the caller's frozen :class:`Reservation`, stored as given and
+replaced (``dataclasses.replace``) when it changes: no copy per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, TypeAlias
+
+from ordercore.domain.inventory import Reservation, StockLevel
+from ordercore.domain.orders import Order
+
+__all__ = [
+    "Level",
+    "MemoryState",
+    "Movement",
+    "Sale",
+    "UndoEntry",
+    "UndoLog",
+    "Unit",
+    "closed_unit",
+]
+
+UndoEntry: TypeAlias = tuple[Callable[..., None], *tuple[object, ...]]
+"""``(function, *arguments)``: calling it reverses one applied change."""
+
+UndoLog: TypeAlias = list[UndoEntry]
+"""The changes of the open unit, oldest first; rolled back newest first."""
+
+
+class Unit(Protocol):
+    """What a repository needs from its unit of work: the open undo log, or None."""
+
+    log: UndoLog | None
+
+
+def closed_unit() -> RuntimeError:
+    """The error for using a unit of work outside its ``async with`` or after commit()."""
+    return RuntimeError(
+        "this unit of work is not open: use it inside 'async with storage.unit_of_work()' "
+        "and before commit()"
+    )
+
+
+@dataclass(slots=True)
+class Level:
+    """The counters of one (sku, warehouse) stock level.
+
+    ``moved`` is the running sum of this level's movements (what on_hand should be); it
+    is kept so that old movements can one day be folded away without losing the sum.
+    ``verify()`` still recomputes from the movement list itself.
+    """
+
+    on_hand: int = 0
+    reserved: int = 0
+    safety: int = 0
+    safety_bp: int | None = None
+    moved: int = 0
+
+    def view(self, sku: str, warehouse: str) -> StockLevel:
+        """This level as the port's frozen StockLevel."""
+        return StockLevel(sku, warehouse, self.on_hand, self.reserved, self.safety, self.safety_bp)
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """One recorded change of on_hand: a receipt, an adjustment, a stocktake, a shipment."""
+
+    sku: str
+    warehouse: str
+    delta: int
+    reason: str
+    reference: str
+    at: datetime
+
+
+@dataclass(slots=True)
+class Sale:
+    """The running flash sale of one SKU; ``sold`` counts units taken under ``sale_id``."""
+
+    sale_id: str
+    cap: int | None
+    per_buyer_limit: int | None
+    sold: int = 0
+
+
+@dataclass(slots=True)
+class MemoryState:
+    """All data of one memory storage.
+
+    ``reservations`` is keyed by order id (one reservation per order). ``sale_marks``
+    holds, only for reservations with at least one flash-sale line, the sale id each line
+    was counted under (None for a line outside any sale), aligned with ``lines``.
+
+    ``expiry`` is a heap of ``(expires_at, order_id)`` and ``paying`` a heap of
+    ``(payment_deadline, expires_at, order_id)`` for due reservations whose payment is in
+    flight. Both are lazy indexes: an entry is only a hint, checked against the
+    reservation when it is popped, so changing a reservation never searches a heap. Every
+    active reservation with an ``expires_at`` has an entry in one of them.
+    """
+
+    levels: dict[str, dict[str, Level]] = field(default_factory=dict)
+    """sku -> warehouse -> counters: no key tuple per lookup, a SKU's levels together."""
+    movements: list[Movement] = field(default_factory=list)
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+    sale_marks: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
+    sales: dict[str, Sale] = field(default_factory=dict)
+    purchases: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Units per SKU per buyer, counted under the SKU's running sale."""
+    expiry: list[tuple[datetime, str]] = field(default_factory=list)
+    paying: list[tuple[datetime, datetime, str]] = field(default_factory=list)
+    orders: dict[str, Order] = field(default_factory=dict)
+    order_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(channel, external_id) -> order id."""

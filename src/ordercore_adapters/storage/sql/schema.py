@@ -1,0 +1,157 @@
+"""The tables, as SQLAlchemy Core metadata. Migrations create them; tests compare the two.
+
+Every constraint has an explicit name so migrations and reflection agree on both
+backends. Quantities are BIGINT: ``on_hand * safety_bp`` must not overflow.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
+
+from ordercore_adapters.storage.sql.types import UtcDateTime
+
+__all__ = [
+    "buyer_purchases",
+    "flash_sales",
+    "metadata",
+    "orders",
+    "reservation_lines",
+    "reservations",
+    "stock_levels",
+    "stock_movements",
+]
+
+metadata = MetaData()
+
+Quantity = BigInteger
+# SQLite only auto-increments an "INTEGER PRIMARY KEY" (the rowid alias).
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("sku", String(), nullable=False),
+    Column("warehouse", String(), nullable=False),
+    Column("on_hand", Quantity, nullable=False),
+    Column("reserved", Quantity, nullable=False),
+    Column("safety", Quantity, nullable=False),
+    Column("safety_bp", Integer(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("sku", "warehouse", name="pk_stock_levels"),
+    CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="ck_stock_levels_reserved"),
+    CheckConstraint("on_hand >= 0", name="ck_stock_levels_on_hand"),
+    CheckConstraint("safety >= 0", name="ck_stock_levels_safety"),
+    CheckConstraint(
+        "safety_bp IS NULL OR (safety_bp >= 0 AND safety_bp <= 10000)",
+        name="ck_stock_levels_safety_bp",
+    ),
+)
+
+stock_movements = Table(
+    "stock_movements",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("sku", String(), nullable=False),
+    Column("warehouse", String(), nullable=False),
+    Column("delta", Quantity, nullable=False),
+    Column("reason", String(), nullable=False),
+    Column("reference", String(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Index("ix_stock_movements_sku_warehouse", "sku", "warehouse"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(), nullable=False),
+    Column("order_id", String(), nullable=False),
+    Column("buyer_id", String(), nullable=False),
+    Column("status", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("payment_deadline", UtcDateTime(), nullable=True),
+    Column("paid", Boolean(), nullable=False, server_default=false()),
+    PrimaryKeyConstraint("id", name="pk_reservations"),
+    UniqueConstraint("order_id", name="uq_reservations_order_id"),
+    CheckConstraint(
+        "status IN ('active', 'committed', 'released', 'expired')",
+        name="ck_reservations_status",
+    ),
+    Index("ix_reservations_status_expires_at", "status", "expires_at"),
+)
+
+reservation_lines = Table(
+    "reservation_lines",
+    metadata,
+    Column("reservation_id", String(), nullable=False),
+    Column("sku", String(), nullable=False),
+    Column("warehouse", String(), nullable=False),
+    Column("quantity", Quantity, nullable=False),
+    Column("sale_id", String(), nullable=True),
+    PrimaryKeyConstraint("reservation_id", "sku", "warehouse", name="pk_reservation_lines"),
+    ForeignKeyConstraint(
+        ["reservation_id"],
+        ["reservations.id"],
+        name="fk_reservation_lines_reservation_id",
+        ondelete="CASCADE",
+    ),
+    CheckConstraint("quantity > 0", name="ck_reservation_lines_quantity"),
+)
+
+flash_sales = Table(
+    "flash_sales",
+    metadata,
+    Column("sku", String(), nullable=False),
+    Column("sale_id", String(), nullable=False),
+    Column("cap", Quantity, nullable=True),
+    Column("per_buyer_limit", Quantity, nullable=True),
+    Column("sold", Quantity, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("sku", name="pk_flash_sales"),
+    CheckConstraint("sold >= 0", name="ck_flash_sales_sold"),
+    CheckConstraint("cap IS NULL OR sold <= cap", name="ck_flash_sales_cap"),
+)
+
+buyer_purchases = Table(
+    "buyer_purchases",
+    metadata,
+    Column("sku", String(), nullable=False),
+    Column("buyer_id", String(), nullable=False),
+    Column("quantity", Quantity, nullable=False),
+    PrimaryKeyConstraint("sku", "buyer_id", name="pk_buyer_purchases"),
+    CheckConstraint("quantity >= 0", name="ck_buyer_purchases_quantity"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(), nullable=False),
+    Column("channel", String(), nullable=False),
+    Column("external_id", String(), nullable=False),
+    Column("status", String(), nullable=False),
+    Column("buyer_id", String(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("document", Text(), nullable=False),
+    PrimaryKeyConstraint("id", name="pk_orders"),
+    UniqueConstraint("channel", "external_id", name="uq_orders_channel_external_id"),
+    Index("ix_orders_status_created_at", "status", "created_at"),
+    Index("ix_orders_created_at", "created_at"),
+)

@@ -1,0 +1,48 @@
+"""The storage contract suite, run against every storage adapter we ship."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ordercore.config import Settings
+from ordercore.testing import StorageContract, StorageFactory, run_state_machine
+from ordercore_adapters.storage.memory import MemoryStorage
+from ordercore_adapters.storage.sql import SqlStorage
+
+
+def sqlite_factory(folder: Path) -> StorageFactory:
+    """Each call: a new SQLite file in ``folder``."""
+    counter = iter(range(1_000_000))
+
+    def make(settings: Settings) -> SqlStorage:
+        return SqlStorage(f"sqlite:///{folder / f'store-{next(counter)}.db'}", settings)
+
+    return make
+
+
+class TestMemoryStorage(StorageContract):
+    """The in-process storage."""
+
+    @pytest.fixture
+    def make_storage(self) -> StorageFactory:
+        return lambda settings: MemoryStorage("memory://", settings)
+
+
+class TestSqliteStorage(StorageContract):
+    """SQLite files: the embedded default."""
+
+    @pytest.fixture
+    def make_storage(self, tmp_path: Path) -> StorageFactory:
+        return sqlite_factory(tmp_path)
+
+
+def test_memory_storage_agrees_with_the_model() -> None:
+    """Random operation sequences with clock jumps keep memory storage exact."""
+    run_state_machine(lambda settings: MemoryStorage("memory://", settings), max_examples=150)
+
+
+def test_sqlite_storage_agrees_with_the_model(tmp_path: Path) -> None:
+    """Random operation sequences with clock jumps keep SQLite storage exact."""
+    run_state_machine(sqlite_factory(tmp_path), max_examples=25)

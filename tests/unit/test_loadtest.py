@@ -1,0 +1,141 @@
+"""The flash-sale scenario as a library function, on the in-memory storage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ordercore.errors import InvalidInput, UnknownAdapter
+from ordercore.loadtest import FlashSaleConfig, redact, run_flash_sale, url_scheme
+
+REQUIRED_KEYS = {
+    "buyers",
+    "stock",
+    "successes",
+    "rejected",
+    "oversold",
+    "final_sellable",
+    "reservations_per_s",
+    "p50_ms",
+    "p99_ms",
+    "errors",
+    "drift",
+    "exact",
+    "db",
+    "peak_rss_mb",
+    "elapsed_s",
+    "requests_per_s",
+}
+
+
+@pytest.mark.anyio
+async def test_flash_sale_sells_exactly_the_stock_and_no_more() -> None:
+    """2,000 buyers racing for 300 units get exactly 300 reservations and 1,700 rejections."""
+    report = await run_flash_sale(FlashSaleConfig("memory://", buyers=2_000, stock=300))
+
+    assert report.successes == 300
+    assert report.rejected == 1_700
+    assert report.errors == 0
+    assert report.oversold == 0
+    assert report.reserved == 300
+    assert report.final_sellable == 0
+    assert report.drift == ()
+    assert report.exact
+    assert report.passed
+    assert report.concurrency == 2_000
+    assert 0 < report.p50_ms <= report.p99_ms
+    assert report.reservations_per_s > 0
+    assert report.requests_per_s >= report.reservations_per_s
+
+
+@pytest.mark.anyio
+async def test_bounded_concurrency_is_exact_too() -> None:
+    """With --concurrency 8 the workers share the buyers and the outcome is still exact."""
+    report = await run_flash_sale(
+        FlashSaleConfig("memory://", buyers=500, stock=120, concurrency=8)
+    )
+
+    assert report.concurrency == 8
+    assert (report.successes, report.rejected, report.oversold) == (120, 380, 0)
+    assert report.exact
+
+
+@pytest.mark.anyio
+async def test_more_stock_than_buyers_leaves_the_rest_sellable() -> None:
+    """Fewer buyers than units: every buyer succeeds and the remainder stays sellable."""
+    report = await run_flash_sale(FlashSaleConfig("memory://", buyers=50, stock=80))
+
+    assert (report.successes, report.rejected, report.final_sellable) == (50, 0, 30)
+    assert report.exact
+
+
+@pytest.mark.anyio
+async def test_zero_stock_rejects_every_buyer() -> None:
+    """With no stock every buyer is rejected (not an error) and the run is exact."""
+    report = await run_flash_sale(FlashSaleConfig("memory://", buyers=20, stock=0))
+
+    assert (report.successes, report.rejected, report.errors) == (0, 20, 0)
+    assert report.exact
+
+
+@pytest.mark.anyio
+async def test_progress_reaches_the_total() -> None:
+    """The progress callback counts up and ends at (buyers, buyers)."""
+    seen: list[tuple[int, int]] = []
+    await run_flash_sale(
+        FlashSaleConfig("memory://", buyers=1_000, stock=10),
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+
+    assert seen[-1] == (1_000, 1_000)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"buyers": 0}, "buyers"),
+        ({"buyers": -5}, "buyers"),
+        ({"stock": -1}, "stock"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"sku": " "}, "sku"),
+    ],
+)
+async def test_bad_parameters_raise_invalid_input(changes: dict[str, object], field: str) -> None:
+    """Non-positive buyers, negative stock, zero concurrency or a blank SKU raise InvalidInput."""
+    config = FlashSaleConfig("memory://", **changes)  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidInput) as caught:
+        await run_flash_sale(config)
+
+    assert [error.field for error in caught.value.errors] == [field]
+
+
+@pytest.mark.anyio
+async def test_unknown_scheme_raises_unknown_adapter_listing_known_ones() -> None:
+    """A URL with an unknown scheme raises UnknownAdapter naming the known schemes."""
+    with pytest.raises(UnknownAdapter, match="memory"):
+        await run_flash_sale(FlashSaleConfig("nosuch://x", buyers=1, stock=1))
+
+
+@pytest.mark.anyio
+async def test_report_dict_is_json_with_the_required_keys() -> None:
+    """to_dict() holds every key --json promises and survives a JSON round trip."""
+    report = await run_flash_sale(FlashSaleConfig("memory://", buyers=10, stock=5))
+
+    data = json.loads(json.dumps(report.to_dict()))
+
+    assert not REQUIRED_KEYS - data.keys()
+    assert data["db"] == "memory"
+
+
+def test_url_scheme_and_redact_never_reveal_a_password() -> None:
+    """Only the scheme of a URL is shown, and a password inside any message is masked."""
+    url = "postgresql+psycopg://shop:s3cret@db.example:5432/shop"
+
+    assert url_scheme(url) == "postgresql+psycopg"
+    masked = redact(f"cannot reach {url}; auth s3cret failed", url)
+    assert "s3cret" not in masked
+    assert "db.example" not in masked
