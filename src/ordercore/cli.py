@@ -153,14 +153,18 @@ def _run_flash_sale(config: FlashSaleConfig, as_json: bool) -> FlashSaleReport:
         TimeElapsedColumn(),
         console=Console(stderr=True),
     )
-    with progress:
-        task = progress.add_task(f"flash sale on {url_scheme(config.url)}", total=config.buyers)
+    task = progress.add_task(f"flash sale on {url_scheme(config.url)}", total=config.buyers)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done)
+    def advance(done: int, total: int) -> None:
+        if not progress.live.is_started:  # shown once the reserve phase begins
+            progress.start()
+        progress.update(task, completed=done, refresh=done == total)
 
-        run = partial(run_flash_sale, config, on_progress=advance)
+    run = partial(run_flash_sale, config, on_progress=advance)
+    try:
         return _guarded(config.url, lambda: anyio.run(run))
+    finally:
+        progress.stop()
 
 
 def _finish(report: FlashSaleReport, as_json: bool) -> None:
@@ -176,14 +180,13 @@ def _finish(report: FlashSaleReport, as_json: bool) -> None:
 
 
 def _render(report: FlashSaleReport) -> None:
-    table = Table(
-        title=f"flash sale: {report.buyers:,} buyers, {report.stock:,} units ({report.db})",
-        show_header=False,
-    )
+    table = Table(title=f"flash sale on {report.db}", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows: list[tuple[str, str]] = [
         ("SKU", report.sku),
+        ("buyers", f"{report.buyers:,}"),
+        ("stock", f"{report.stock:,}"),
         ("concurrency", f"{report.concurrency:,}"),
         ("successes", f"{report.successes:,}"),
         ("rejected", f"{report.rejected:,}"),

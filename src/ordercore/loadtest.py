@@ -50,7 +50,7 @@ __all__ = [
 DEFAULT_SKU = "FLASH-1"
 
 ProgressCallback: TypeAlias = Callable[[int, int], None]
-"""Called as ``(done, total)`` while buyers finish, about 200 times per run."""
+"""Called as ``(done, total)``: once with 0 as the buyers start, then about 200 times."""
 
 _ERROR_SAMPLES = 5
 
@@ -312,6 +312,8 @@ async def _reserve_phase(
         for _ in range(workers):
             group.start_soon(worker)
         await all_ready.wait()
+        if on_progress is not None:
+            on_progress(0, total)
         opened = clock()
         gate.set()
     tally.wall = clock() - opened

@@ -76,8 +76,6 @@ def load(group: str, name: str) -> Any:
 def storage_name_for_url(url: str) -> str:
     """The storage adapter name a URL selects: ``postgresql+psycopg://`` -> ``postgresql``."""
     scheme, separator, _ = url.partition("://")
-    if not separator:
-        scheme, separator, _ = url.partition(":")
     if not separator or not scheme:
         raise UnknownAdapter("storage", "<a URL without a scheme>", _targets("ordercore.storage"))
     return scheme.split("+", 1)[0].lower()

@@ -12,6 +12,7 @@ method mirrors the async one without ``await``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -43,6 +44,8 @@ class _blocking(Generic[P, T]):  # noqa: N801 - used like a decorator, reads as 
     def __init__(self, method: Callable[Concatenate[Any, P], Awaitable[T]]) -> None:
         self._name = method.__name__
         self.__doc__ = method.__doc__
+        signature = inspect.signature(method)
+        self._signature = signature.replace(parameters=list(signature.parameters.values())[1:])
 
     def __get__(self, bridge: _Bridge, owner: type | None = None) -> Callable[P, T]:
         method = getattr(bridge._service, self._name)
@@ -53,6 +56,7 @@ class _blocking(Generic[P, T]):  # noqa: N801 - used like a decorator, reads as 
 
         call.__doc__ = self.__doc__
         call.__name__ = self._name
+        call.__signature__ = self._signature  # type: ignore[attr-defined]
         return call
 
 

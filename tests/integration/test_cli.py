@@ -1,13 +1,13 @@
-"""The ``ordercore`` command: loadtest, demo and migrate, in-process and as a real process."""
+"""The ``ordercore`` command: loadtest, demo and migrate, in-process and as a real process.
+
+The ``postgres_url`` fixture (a fresh database, or a skip saying why) is in conftest.py.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,10 +26,6 @@ REQUIRED_KEYS = {
     "p50_ms",
     "p99_ms",
 }
-
-POSTGRES_URL = os.environ.get(
-    "ORDERCORE_TEST_POSTGRES_URL", "postgresql+psycopg://127.0.0.1:5432/test"
-)
 
 
 def _invoke(*args: str) -> Result:
@@ -55,25 +51,6 @@ def _ordercore_command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-m", "ordercore.cli"]
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A freshly created, uniquely named PostgreSQL database, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    base, _, _ = POSTGRES_URL.rpartition("/")
-    admin_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"ordercore_cli_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL.partition('://')[0]}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{base}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_loadtest_json_prints_exactly_one_object(tmp_path: Path) -> None:

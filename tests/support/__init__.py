@@ -1,1 +1,1 @@
-"""Helpers shared by the test suites (database fixtures, builders)."""
+"""Helpers shared by test folders (importable as ``support`` once ``tests/`` is on sys.path)."""

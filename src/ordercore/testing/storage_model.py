@@ -118,9 +118,10 @@ class StorageStateMachine(RuleBasedStateMachine):
         self._next_order += 1
         order_id = f"o{self._next_order}"
         if "UNKNOWN" in lines:
+            # Either error may come first (lines are checked in lock order); nothing is held.
             try:
                 self.call(self.core.inventory.reserve, order_id, lines)
-            except UnknownSku:
+            except (UnknownSku, InsufficientStock):
                 return order_id
             raise AssertionError("a line of an unknown SKU was reserved")
         fits = self.model.fits(lines)

@@ -34,6 +34,7 @@ from ordercore.errors import (
     UnknownSku,
 )
 
+from ._audit import find_drift
 from ._state import Level, MemoryState, Movement, Sale, UndoLog, Unit, closed_unit
 
 __all__ = ["MemoryInventory"]
@@ -206,7 +207,12 @@ class MemoryInventory:
     # -- taking and giving back stock -----------------------------------------------------
 
     def _take(self, lines: tuple[ReservationLine, ...], buyer_id: str) -> Marks | None:
-        """Hold every line (and count flash-sale lines) or raise having changed nothing."""
+        """Hold every line (and count flash-sale lines) or raise having changed nothing.
+
+        Errors, first found first: a non-positive quantity or an unknown SKU
+        (UnknownSku wins over a shortage on an earlier line), then InsufficientStock in
+        line order, then the flash-sale cap and per-buyer limit per SKU in sorted order.
+        """
         levels = self._state.levels
         held = 0
         try:
@@ -221,6 +227,7 @@ class MemoryInventory:
                     raise UnknownSku(line.sku, line.warehouse)
                 sellable = level.on_hand - level.reserved - level.safety
                 if sellable < quantity:
+                    self._raise_unknown(lines)  # an unknown SKU is the error to report first
                     raise InsufficientStock(line.sku, line.warehouse, quantity, max(sellable, 0))
                 level.reserved += quantity
                 held += 1
@@ -229,6 +236,12 @@ class MemoryInventory:
             for line in lines[:held]:
                 levels[line.sku][line.warehouse].reserved -= line.quantity
             raise
+
+    def _raise_unknown(self, lines: tuple[ReservationLine, ...]) -> None:
+        """Raise UnknownSku for the first line without a stock level, if there is one."""
+        for line in lines:
+            if self._level(line.sku, line.warehouse) is None:
+                raise UnknownSku(line.sku, line.warehouse)
 
     def _count_sale_lines(self, lines: tuple[ReservationLine, ...], buyer_id: str) -> Marks | None:
         """Check, then count, the lines of SKUs on a flash sale; their sale ids per line."""
@@ -554,64 +567,4 @@ class MemoryInventory:
     async def verify(self) -> list[Drift]:
         """Recompute each counter from the records (not the counters) and report drift."""
         self._log()
-        state = self._state
-        reserved: dict[tuple[str, ...], int] = {}
-        sold: dict[tuple[str, ...], int] = {}
-        bought: dict[tuple[str, ...], int] = {}
-        for reservation in state.reservations.values():
-            if reservation.status is _ACTIVE:
-                for line in reservation.lines:
-                    key = (line.sku, line.warehouse)
-                    reserved[key] = reserved.get(key, 0) + line.quantity
-        for order_id, marks in state.sale_marks.items():
-            reservation = state.reservations[order_id]
-            if reservation.status is not _ACTIVE and reservation.status is not _COMMITTED:
-                continue
-            for line, mark in zip(reservation.lines, marks, strict=True):
-                sale = state.sales.get(line.sku)
-                if mark is None or sale is None or sale.sale_id != mark:
-                    continue
-                sold[(line.sku,)] = sold.get((line.sku,), 0) + line.quantity
-                if reservation.buyer_id:
-                    key = (line.sku, reservation.buyer_id)
-                    bought[key] = bought.get(key, 0) + line.quantity
-        on_hand: dict[tuple[str, ...], int] = {}
-        for movement in state.movements:
-            key = (movement.sku, movement.warehouse)
-            on_hand[key] = on_hand.get(key, 0) + movement.delta
-
-        levels = {
-            (sku, warehouse): level
-            for sku, by_warehouse in state.levels.items()
-            for warehouse, level in by_warehouse.items()
-        }
-        recorded_reserved: dict[tuple[str, ...], int] = {
-            key: level.reserved for key, level in levels.items()
-        }
-        recorded_on_hand: dict[tuple[str, ...], int] = {
-            key: level.on_hand for key, level in levels.items()
-        }
-        recorded_sold: dict[tuple[str, ...], int] = {
-            (sku,): sale.sold for sku, sale in state.sales.items()
-        }
-        recorded_bought: dict[tuple[str, ...], int] = {
-            (sku, buyer): units
-            for sku, by_buyer in state.purchases.items()
-            for buyer, units in by_buyer.items()
-        }
-        return [
-            *_compare("reserved", recorded_reserved, reserved),
-            *_compare("on_hand", recorded_on_hand, on_hand),
-            *_compare("flash_sold", recorded_sold, sold),
-            *_compare("buyer_purchases", recorded_bought, bought),
-        ]
-
-
-def _compare(
-    kind: str, recorded: dict[tuple[str, ...], int], expected: dict[tuple[str, ...], int]
-) -> list[Drift]:
-    return [
-        Drift(kind, key, recorded.get(key, 0), expected.get(key, 0))
-        for key in sorted(recorded.keys() | expected.keys())
-        if recorded.get(key, 0) != expected.get(key, 0)
-    ]
+        return find_drift(self._state)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio
 
 from ordercore.config import Settings
+from ordercore.ports.storage import InventoryRepository, OrderRepository, Storage, UnitOfWork
 
 from ._inventory import MemoryInventory
 from ._orders import MemoryOrders
@@ -36,8 +37,8 @@ class MemoryUnitOfWork:
         self._entered = False
         self.log: UndoLog | None = None
         """The undo log while the unit is open, None before, after commit and after exit."""
-        self.inventory = MemoryInventory(state, self)
-        self.orders = MemoryOrders(state, self)
+        self.inventory: InventoryRepository = MemoryInventory(state, self)
+        self.orders: OrderRepository = MemoryOrders(state, self)
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -94,7 +95,8 @@ class MemoryStorage:
     def __init__(self, url: str = "memory://", settings: Settings | None = None) -> None:
         scheme = url.partition(":")[0].split("+", 1)[0].lower()
         if scheme != "memory":
-            raise ValueError(f"MemoryStorage needs a memory:// URL, got {url!r}")
+            # The scheme only: a URL may carry a password.
+            raise ValueError(f"MemoryStorage needs a memory:// URL, not a {scheme!r} one")
         self.url = url
         self.settings = settings if settings is not None else Settings()
         self._state = MemoryState()
@@ -116,3 +118,9 @@ class MemoryStorage:
     async def server_time(self) -> datetime | None:
         """None: the memory storage has no clock of its own."""
         return None
+
+
+if TYPE_CHECKING:  # mypy checks MemoryStorage and its unit against the port
+
+    def _conforms(storage: MemoryStorage) -> tuple[Storage, UnitOfWork]:
+        return storage, storage.unit_of_work()

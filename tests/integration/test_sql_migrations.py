@@ -1,0 +1,139 @@
+"""Alembic migrations of the SQL storage, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Column, Engine, Integer, MetaData, inspect, text
+
+from ordercore.config import Settings
+from ordercore.errors import StorageError
+from ordercore_adapters.storage.sql import SqlStorage
+from ordercore_adapters.storage.sql.engine import create_sql_engine, parse_url
+from ordercore_adapters.storage.sql.schema import metadata
+from support.postgres import fresh_postgres_database
+from support.sql_workers import open_and_close
+
+pytestmark = pytest.mark.anyio
+
+TABLES = {
+    "buyer_purchases",
+    "flash_sales",
+    "orders",
+    "reservation_lines",
+    "reservations",
+    "stock_levels",
+    "stock_movements",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+    else:
+        with fresh_postgres_database() as fresh:
+            yield fresh
+
+
+@pytest.fixture
+def engine(url: str) -> Iterator[Engine]:
+    """A bare engine on the test database (the storage's engine factory, no storage)."""
+    made = create_sql_engine(parse_url(url), Settings())
+    yield made
+    made.dispose()
+
+
+def _diffs(engine: Engine, target: MetaData) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "compare_server_default": True}
+        )
+        return list(compare_metadata(context, target))
+
+
+async def test_migrated_database_matches_schema_py(url: str, engine: Engine) -> None:
+    """After open() the database has exactly the tables, columns and indexes of schema.py."""
+    storage = SqlStorage(url, Settings())
+    await storage.open()
+    await storage.close()
+    assert _diffs(engine, metadata) == []
+    assert set(inspect(engine).get_table_names()) >= TABLES
+
+
+async def test_comparison_catches_a_schema_change_without_migration(
+    url: str, engine: Engine
+) -> None:
+    """The comparison above is not vacuous: a column added only in metadata is a diff."""
+    storage = SqlStorage(url, Settings())
+    await storage.open()
+    await storage.close()
+    changed = MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(changed)
+    changed.tables["flash_sales"].append_column(Column("extra", Integer(), nullable=True))
+    assert _diffs(engine, changed) != []
+
+
+async def test_reopening_a_migrated_database_keeps_data(url: str, engine: Engine) -> None:
+    """Opening an up-to-date database again migrates nothing and keeps every row."""
+    first = SqlStorage(url, Settings())
+    await first.open()
+    async with first.unit_of_work() as uow:
+        now = datetime.now(UTC)
+        await uow.inventory.receive("A", "main", 5, now, reason="receipt", reference="")
+        await uow.commit()
+    await first.close()
+
+    again = SqlStorage(url, Settings())
+    await again.open()
+    await again.migrate()
+    async with again.unit_of_work() as uow:
+        levels = await uow.inventory.stock_levels()
+    await again.close()
+    assert [(level.sku, level.on_hand) for level in levels] == [("A", 5)]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+            "0001"
+        ]
+
+
+async def test_migrate_on_open_off_leaves_the_schema_to_migrate(url: str) -> None:
+    """With migrate_on_open=False, open() only connects; migrate() creates the schema."""
+    storage = SqlStorage(url, Settings(migrate_on_open=False))
+    await storage.open()
+    try:
+        with pytest.raises(StorageError):
+            async with storage.unit_of_work() as uow:
+                await uow.inventory.stock_levels()
+        await storage.migrate()
+        async with storage.unit_of_work() as uow:
+            assert await uow.inventory.stock_levels() == []
+    finally:
+        await storage.close()
+
+
+@pytest.mark.postgres
+def test_processes_migrating_postgresql_at_once_all_succeed() -> None:
+    """Four processes opening one fresh PostgreSQL database at once all succeed (advisory lock)."""
+    with fresh_postgres_database() as url:
+        start_at = time.time() + 3
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:
+            futures = [pool.submit(open_and_close, url, start_at) for _ in range(4)]
+            names = [future.result(timeout=120) for future in futures]
+        assert names == ["postgresql"] * 4
+        engine = create_sql_engine(parse_url(url), Settings())
+        try:
+            assert _diffs(engine, metadata) == []
+        finally:
+            engine.dispose()
