@@ -15,13 +15,14 @@ if TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
 
     from conftest import Bench
+    from ordercore import SyncOrderCore
 
 SKU = "BENCH-SKU"
 CONCURRENT = 1_000
 CONCURRENT_ROUNDS = 5
 
 
-@pytest.mark.benchmark(group="reserve+release, 1 order, 1 SKU, 1 unit")
+@pytest.mark.benchmark(group="reserve+release of 1 order (1 SKU, 1 unit), async API")
 def test_reserve_and_release_one_order(benchmark: BenchmarkFixture, bench: Bench) -> None:
     """Reserving one unit for an order and releasing it leaves stock as it was."""
     inventory = bench.core.inventory
@@ -37,6 +38,26 @@ def test_reserve_and_release_one_order(benchmark: BenchmarkFixture, bench: Bench
 
     assert bench.run(inventory.sellable, SKU) == 10
     assert bench.run(inventory.verify) == []
+
+
+@pytest.mark.benchmark(group="reserve+release of 1 order (1 SKU, 1 unit), SyncOrderCore")
+def test_reserve_and_release_through_the_sync_facade(
+    benchmark: BenchmarkFixture, sync_core: SyncOrderCore
+) -> None:
+    """Reserving and releasing through SyncOrderCore leaves stock as it was."""
+    inventory = sync_core.inventory
+    inventory.receive(SKU, 10)
+    ids = (f"order-{n}" for n in itertools.count())
+
+    def one_order() -> None:
+        order_id = next(ids)
+        inventory.reserve(order_id, {SKU: 1})
+        inventory.release(order_id)
+
+    benchmark(one_order)
+
+    assert inventory.sellable(SKU) == 10
+    assert inventory.verify() == []
 
 
 @pytest.mark.benchmark(group=f"{CONCURRENT} concurrent reserves of one hot SKU")

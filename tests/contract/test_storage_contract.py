@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from support.postgres import fresh_postgres_database, postgres_url_or_skip
 
 from ordercore.config import Settings
 from ordercore.testing import StorageContract, StorageFactory, run_state_machine
@@ -38,6 +41,32 @@ class TestSqliteStorage(StorageContract):
         return sqlite_factory(tmp_path)
 
 
+def postgres_factory(stack: ExitStack) -> StorageFactory:
+    """Each call: a new, empty PostgreSQL database, dropped when ``stack`` closes."""
+
+    def make(settings: Settings) -> SqlStorage:
+        return SqlStorage(stack.enter_context(fresh_postgres_database()), settings)
+
+    return make
+
+
+@pytest.fixture
+def postgres_databases() -> Iterator[StorageFactory]:
+    """A factory of fresh PostgreSQL databases for one test (skips with the reason if none)."""
+    postgres_url_or_skip()
+    with ExitStack() as stack:
+        yield postgres_factory(stack)
+
+
+@pytest.mark.postgres
+class TestPostgresStorage(StorageContract):
+    """PostgreSQL: many processes, many machines."""
+
+    @pytest.fixture
+    def make_storage(self, postgres_databases: StorageFactory) -> StorageFactory:
+        return postgres_databases
+
+
 def test_memory_storage_agrees_with_the_model() -> None:
     """Random operation sequences with clock jumps keep memory storage exact."""
     run_state_machine(lambda settings: MemoryStorage("memory://", settings), max_examples=150)
@@ -46,3 +75,9 @@ def test_memory_storage_agrees_with_the_model() -> None:
 def test_sqlite_storage_agrees_with_the_model(tmp_path: Path) -> None:
     """Random operation sequences with clock jumps keep SQLite storage exact."""
     run_state_machine(sqlite_factory(tmp_path), max_examples=25)
+
+
+@pytest.mark.postgres
+def test_postgres_storage_agrees_with_the_model(postgres_databases: StorageFactory) -> None:
+    """Random operation sequences with clock jumps keep PostgreSQL storage exact."""
+    run_state_machine(postgres_databases, max_examples=15)

@@ -82,7 +82,7 @@ async def on_hand_reserved(storage: SqlStorage, sku: str) -> tuple[int, int] | N
 
 
 async def test_failed_primitive_after_other_work_is_undone_alone(storage: SqlStorage) -> None:
-    """A reserve failing after earlier work in the unit leaves no trace; the earlier work commits."""
+    """A reserve failing after earlier work in its unit leaves no trace; the rest commits."""
     await receive(storage, "A", 10)
     await receive(storage, "B", 1)
     async with storage.unit_of_work() as uow:
@@ -151,7 +151,8 @@ async def test_times_come_back_as_aware_utc_whatever_zone_went_in(storage: SqlSt
     async with storage.unit_of_work() as uow:
         stored = await uow.inventory.reservation("o1")
         assert stored is not None
-        assert stored.created_at == T0 and stored.created_at.utcoffset() == timedelta(0)
+        assert stored.created_at == T0
+        assert stored.created_at.utcoffset() == timedelta(0)
         assert stored.expires_at == T0 + timedelta(minutes=30)
         before = (T0 + timedelta(minutes=29)).astimezone(beijing)
         assert await uow.inventory.expire_due(before, 10) == []
@@ -208,12 +209,11 @@ async def test_sqlite_writer_waits_for_another_process_lock(tmp_path: Path) -> N
     await first.open()
     await second.open()
     try:
-        async with anyio.create_task_group() as group:
-            async with first.unit_of_work() as uow:
-                await uow.inventory.receive("A", "main", 1, T0, reason="r", reference="")
-                group.start_soon(receive, second, "A", 2)
-                await anyio.sleep(0.3)
-                await uow.commit()
+        async with anyio.create_task_group() as group, first.unit_of_work() as uow:
+            await uow.inventory.receive("A", "main", 1, T0, reason="r", reference="")
+            group.start_soon(receive, second, "A", 2)
+            await anyio.sleep(0.3)
+            await uow.commit()
         assert await on_hand_reserved(second, "A") == (3, 0)
     finally:
         await first.close()
@@ -223,7 +223,7 @@ async def test_sqlite_writer_waits_for_another_process_lock(tmp_path: Path) -> N
 async def test_sqlite_lock_timeout_is_storage_unavailable(tmp_path: Path) -> None:
     """When the write lock stays taken past busy_timeout, the error is StorageUnavailable."""
     path = tmp_path / "timeout.db"
-    storage = SqlStorage(f"sqlite:///{path}", Settings(sqlite_busy_timeout=timedelta(0.05)))
+    storage = SqlStorage(f"sqlite:///{path}", Settings(sqlite_busy_timeout=timedelta(seconds=0.05)))
     await storage.open()
     holder = sqlite3.connect(path, isolation_level=None)
     try:
@@ -268,8 +268,9 @@ def test_entry_points_build_sql_storages(tmp_path: Path) -> None:
     """The core's registry maps sqlite:// and postgresql:// URLs to SqlStorage."""
     sqlite_storage = create_storage(f"sqlite:///{tmp_path / 'x.db'}")
     pg_storage = create_storage("postgresql://127.0.0.1/shop")
-    assert isinstance(sqlite_storage, SqlStorage) and sqlite_storage.name == "sqlite"
-    assert isinstance(pg_storage, SqlStorage) and pg_storage.name == "postgresql"
+    assert isinstance(sqlite_storage, SqlStorage)
+    assert isinstance(pg_storage, SqlStorage)
+    assert (sqlite_storage.name, pg_storage.name) == ("sqlite", "postgresql")
 
 
 async def test_server_time(storage: SqlStorage) -> None:
@@ -278,7 +279,8 @@ async def test_server_time(storage: SqlStorage) -> None:
     if storage.name == "sqlite":
         assert server is None
     else:
-        assert server is not None and server.utcoffset() == timedelta(0)
+        assert server is not None
+        assert server.utcoffset() == timedelta(0)
         assert abs(server - datetime.now(UTC)) < timedelta(seconds=30)
 
 
