@@ -16,11 +16,13 @@ from ordercore.config import Settings
 from ordercore.core import create_storage
 from ordercore.domain.inventory import Reservation, ReservationLine, ReservationStatus
 from ordercore.errors import (
+    DuplicateOrder,
     InsufficientStock,
     InvalidInput,
     StorageError,
     StorageUnavailable,
 )
+from ordercore.testing.storage_orders import sample_order
 from ordercore_adapters.storage.sql import SqlStorage
 from ordercore_adapters.storage.sql.schema import stock_levels
 from support.postgres import fresh_postgres_database
@@ -159,6 +161,55 @@ async def test_times_come_back_as_aware_utc_whatever_zone_went_in(storage: SqlSt
         after = T0 + timedelta(minutes=31)
         assert [r.order_id for r in await uow.inventory.expire_due(after, 10)] == ["o1"]
         await uow.commit()
+
+
+async def test_duplicate_order_leaves_the_unit_usable(storage: SqlStorage) -> None:
+    """DuplicateOrder (either key) does not abort the transaction: the unit goes on and commits."""
+    order = sample_order("o1", at=T0)
+    twin = sample_order("o2", at=T0).model_copy(update={"external_id": "ext-o1"})
+    async with storage.unit_of_work() as uow:
+        await uow.orders.add(order)
+        with pytest.raises(DuplicateOrder, match="id 'o1'"):
+            await uow.orders.add(order)
+        with pytest.raises(DuplicateOrder, match="taobao/ext-o1"):
+            await uow.orders.add(twin)
+        await uow.orders.add(sample_order("o3", at=T0))
+        await uow.commit()
+    async with storage.unit_of_work() as uow:
+        assert [o.id for o in await uow.orders.list()] == ["o3", "o1"]
+
+
+async def test_saving_an_order_onto_another_orders_key_is_a_duplicate(
+    storage: SqlStorage,
+) -> None:
+    """Changing (channel, external_id) to another order's raises DuplicateOrder; nothing changes."""
+    async with storage.unit_of_work() as uow:
+        await uow.orders.add(sample_order("o1", at=T0))
+        await uow.orders.add(sample_order("o2", at=T0))
+        await uow.commit()
+    async with storage.unit_of_work() as uow:
+        stored = await uow.orders.get("o2")
+        assert stored is not None
+        with pytest.raises(DuplicateOrder):
+            await uow.orders.save(stored.model_copy(update={"external_id": "ext-o1"}))
+        saved = await uow.orders.save(stored.model_copy(update={"remark": "fragile"}))
+        await uow.commit()
+    assert saved.version == 1
+    async with storage.unit_of_work() as uow:
+        assert await uow.orders.get("o2") == saved
+
+
+async def test_a_cap_below_units_sold_is_refused(storage: SqlStorage) -> None:
+    """Lowering a running sale's cap below what it sold raises InvalidInput naming cap."""
+    await receive(storage, "A", 10)
+    async with storage.unit_of_work() as uow:
+        await uow.inventory.set_flash_sale("A", cap=5, per_buyer_limit=None)
+        await uow.inventory.reserve(draft("o1", {"A": 4}))
+        with pytest.raises(InvalidInput, match="cap"):
+            await uow.inventory.set_flash_sale("A", cap=3, per_buyer_limit=None)
+        sale = await uow.inventory.set_flash_sale("A", cap=4, per_buyer_limit=None)
+        await uow.commit()
+    assert (sale.cap, sale.sold) == (4, 4)
 
 
 # -- engines and URLs ---------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The server is ``ORDERCORE_TEST_POSTGRES_URL`` (default
 ``postgresql+psycopg://127.0.0.1:5432/test``); without a user in the URL the OS user is
-tried, then ``postgres``. Each test gets its own database, created from ``template0`` and
+tried, then ``postgres``. With ``ORDERCORE_REQUIRE_POSTGRES=1`` (CI sets it) an unreachable
+server fails the test instead of skipping it. Each test gets its own database, created from ``template0`` and
 dropped afterwards (~30 ms each), so tests never see each other's rows::
 
     from support.postgres import fresh_postgres_database
@@ -32,6 +33,8 @@ def postgres_url_or_skip() -> str:
     """The URL of a reachable PostgreSQL database, or skip the test with the reason."""
     url, reason = _probe()
     if url is None:
+        if os.environ.get("ORDERCORE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"ORDERCORE_REQUIRE_POSTGRES=1 but {reason}")
         pytest.skip(reason)
     return url
 

@@ -446,6 +446,18 @@ class FlashSaleContract(StorageContractBase):
         await assert_no_drift(core)
 
     @pytest.mark.anyio
+    async def test_a_cap_below_units_sold_is_refused(self, core: OrderCore) -> None:
+        """Lowering a running sale's cap under what it sold names cap; raising it works."""
+        await core.inventory.receive("A", 100)
+        await core.inventory.start_flash_sale("A", cap=10)
+        await core.inventory.reserve("o1", {"A": 6})
+        with pytest.raises(InvalidInput, match="cap"):
+            await core.inventory.start_flash_sale("A", cap=5)
+        sale = await core.inventory.start_flash_sale("A", cap=6)
+        assert (sale.cap, sale.sold) == (6, 6)
+        assert await core.inventory.remaining("A") == 0
+
+    @pytest.mark.anyio
     async def test_ending_a_sale_lifts_its_limits(self, core: OrderCore) -> None:
         """After end_flash_sale the cap and buyer limits no longer apply."""
         await core.inventory.receive("A", 100)

@@ -531,6 +531,9 @@ class MemoryInventory:
             sale = sales[sku] = Sale(uuid.uuid4().hex, cap, per_buyer_limit)
             log.append((self._undo_new_sale, sku))
         else:
+            if cap is not None and cap < sale.sold:
+                message = f"must be >= the {sale.sold} units already sold under this sale"
+                raise InvalidInput("flash sale", [FieldError("cap", message, cap)])
             log.append((self._undo_sale_limits, sale, sale.cap, sale.per_buyer_limit))
             sale.cap, sale.per_buyer_limit = cap, per_buyer_limit
         return _sale_view(sku, sale)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ordercore.domain.orders import Order, OrderStatus
 from ordercore.errors import ConcurrencyConflict, DuplicateOrder, OrderNotFound
@@ -68,13 +69,25 @@ def _add(conn: Connection, sql: Statements, order: Order) -> None:
     if conn.execute(sql.insert_order, row).first() is not None:
         return
     if conn.execute(sql.order_exists, {"p_id": order.id}).first() is not None:
-        raise DuplicateOrder(f"{order.id!r}")
-    raise DuplicateOrder(f"{order.external_id!r} of channel {order.channel!r}")
+        raise DuplicateOrder(f"id {order.id!r}")
+    raise DuplicateOrder(f"{order.channel}/{order.external_id}")
 
 
 def _save(conn: Connection, sql: Statements, order: Order) -> Order:
     saved = order.model_copy(update={"version": order.version + 1})
-    hit = conn.execute(
+    try:
+        hit = _update(conn, sql, order, saved)
+    except IntegrityError as exc:  # (channel, external_id) changed onto another order's
+        raise DuplicateOrder(f"{order.channel}/{order.external_id}") from exc
+    if hit:
+        return saved
+    if conn.execute(sql.order_exists, {"p_id": order.id}).first() is None:
+        raise OrderNotFound(order.id)
+    raise ConcurrencyConflict(f"order {order.id!r}", order.version)
+
+
+def _update(conn: Connection, sql: Statements, order: Order, saved: Order) -> int:
+    return conn.execute(
         sql.save_order,
         {
             "p_id": order.id,
@@ -87,11 +100,6 @@ def _save(conn: Connection, sql: Statements, order: Order) -> Order:
             "p_document": saved.model_dump_json(),
         },
     ).rowcount
-    if hit:
-        return saved
-    if conn.execute(sql.order_exists, {"p_id": order.id}).first() is None:
-        raise OrderNotFound(order.id)
-    raise ConcurrencyConflict(f"order {order.id!r}", order.version)
 
 
 def _row(order: Order) -> dict[str, Any]:
