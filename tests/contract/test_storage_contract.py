@@ -7,12 +7,12 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from support.postgres import fresh_postgres_database, postgres_url_or_skip
 
 from ordercore.config import Settings
 from ordercore.testing import StorageContract, StorageFactory, run_state_machine
 from ordercore_adapters.storage.memory import MemoryStorage
 from ordercore_adapters.storage.sql import SqlStorage
+from support.postgres import fresh_postgres_database, postgres_url_or_skip
 
 
 def sqlite_factory(folder: Path) -> StorageFactory:

@@ -3,8 +3,8 @@
 The server is ``ORDERCORE_TEST_POSTGRES_URL`` (default
 ``postgresql+psycopg://127.0.0.1:5432/test``); without a user in the URL the OS user is
 tried, then ``postgres``. With ``ORDERCORE_REQUIRE_POSTGRES=1`` (CI sets it) an unreachable
-server fails the test instead of skipping it. Each test gets its own database, created from ``template0`` and
-dropped afterwards (~30 ms each), so tests never see each other's rows::
+server fails the test instead of skipping it. Each test gets its own database, created
+from ``template0`` and dropped afterwards (~30 ms each), so tests never see each other's rows::
 
     from support.postgres import fresh_postgres_database
 
