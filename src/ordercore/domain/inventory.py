@@ -16,12 +16,15 @@ back than sell one we may not have. It is recomputed whenever on_hand changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from ordercore.errors import FieldError, InvalidReservation
+
 __all__ = [
+    "BatchResult",
     "Drift",
     "FlashSale",
     "PaymentOutcome",
@@ -30,6 +33,7 @@ __all__ = [
     "ReservationLine",
     "ReservationStatus",
     "StockLevel",
+    "batch_key",
     "merge_lines",
     "safety_units",
 ]
@@ -146,6 +150,19 @@ class FlashSale:
         return None if self.cap is None else max(0, self.cap - self.sold)
 
 
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What one grouped reservation step did for each of its requests.
+
+    ``outcomes[i]`` answers ``drafts[i]``: the Reservation it holds (new, or the order's
+    existing one), or the error that request alone would have raised. ``sellable`` is what
+    the batch's (sku, warehouse) can still sell afterwards, within a flash-sale cap.
+    """
+
+    outcomes: tuple[Reservation | Exception, ...]
+    sellable: int
+
+
 class PaymentOutcome(StrEnum):
     """What confirming a payment did."""
 
@@ -180,3 +197,15 @@ class Drift:
             f"{self.kind} {'/'.join(self.key)}: recorded {self.recorded}, "
             f"records say {self.expected}"
         )
+
+
+def batch_key(drafts: Sequence[Reservation]) -> tuple[str, str]:
+    """The single (sku, warehouse) of a reservation batch.
+
+    Raises InvalidReservation unless every draft has exactly one line at one location.
+    """
+    keys = {(line.sku, line.warehouse) for draft in drafts for line in draft.lines}
+    if len(keys) != 1 or any(len(draft.lines) != 1 for draft in drafts):
+        message = "a batch holds one-line drafts of a single (sku, warehouse)"
+        raise InvalidReservation([FieldError("drafts", message, sorted(keys))])
+    return next(iter(keys))

@@ -35,6 +35,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from ordercore.config import Settings
 from ordercore.domain.inventory import (
+    BatchResult,
     Drift,
     FlashSale,
     Reservation,
@@ -93,8 +94,25 @@ class InventoryRepository(Protocol):
         """
         ...
 
+    async def reserve_batch(self, drafts: Sequence[Reservation]) -> BatchResult:
+        """Reserve many one-line orders of one (sku, warehouse) in one step (a hot SKU).
+
+        Every draft has exactly one line, all at the same (sku, warehouse); otherwise
+        InvalidReservation. Lock the level once, read what it can sell, then grant the
+        drafts in the given order while they fit (stock, flash-sale cap, per-buyer limit),
+        and write the granted total with one conditional UPDATE and the granted
+        reservations with one multi-row INSERT. Each draft gets its own all-or-nothing
+        answer in ``BatchResult.outcomes``; an order that already has a reservation gets
+        it back and takes nothing (also when it appears twice in one batch).
+        """
+        ...
+
     async def reservation(self, order_id: str) -> Reservation | None:
         """The reservation of an order, whatever its status."""
+        ...
+
+    async def reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
+        """The reservations of several orders (those that have one), by order id; one read."""
         ...
 
     async def transition(

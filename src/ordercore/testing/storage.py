@@ -44,6 +44,7 @@ from ordercore.testing.storage_base import (
     clock_now,
     stock_of,
 )
+from ordercore.testing.storage_batch import BatchContract
 from ordercore.testing.storage_concurrency import ConcurrencyContract
 from ordercore.testing.storage_orders import OrderContract, sample_order
 
@@ -512,6 +513,7 @@ class StorageContract(
     ExpiryContract,
     FlashSaleContract,
     UnitOfWorkContract,
+    BatchContract,
     ConcurrencyContract,
     OrderContract,
 ):

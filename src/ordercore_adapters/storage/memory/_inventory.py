@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import heapq
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from ordercore.domain.inventory import (
+    BatchResult,
     Drift,
     FlashSale,
     Reservation,
     ReservationLine,
     ReservationStatus,
     StockLevel,
+    batch_key,
     safety_units,
 )
 from ordercore.errors import (
@@ -331,6 +334,28 @@ class MemoryInventory:
             heapq.heappush(state.expiry, (draft.expires_at, order_id))
         log.append((self._undo_reserve, draft))
         return draft, True
+
+    async def reserve_batch(self, drafts: Sequence[Reservation]) -> BatchResult:
+        """Grant one-line drafts of one (sku, warehouse) in order while they fit."""
+        key = batch_key(drafts)
+        outcomes: list[Reservation | Exception] = []
+        for draft in drafts:
+            try:
+                outcomes.append((await self.reserve(draft))[0])
+            except (InsufficientStock, UnknownSku, BuyerLimitExceeded, InvalidReservation) as exc:
+                outcomes.append(exc)
+        level = self._level(*key)
+        sellable = 0 if level is None else max(0, level.on_hand - level.reserved - level.safety)
+        sale = self._state.sales.get(key[0])
+        if sale is not None and sale.cap is not None:
+            sellable = min(sellable, max(0, sale.cap - sale.sold))
+        return BatchResult(tuple(outcomes), sellable)
+
+    async def reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
+        """The reservations of the orders that have one."""
+        self._log()
+        stored = self._state.reservations
+        return {order_id: stored[order_id] for order_id in order_ids if order_id in stored}
 
     def _undo_reserve(self, draft: Reservation) -> None:
         state = self._state

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ordercore.domain.inventory import (
+    BatchResult,
     Drift,
     FlashSale,
     Reservation,
     ReservationStatus,
     StockLevel,
 )
-from ordercore_adapters.storage.sql import flash, reservations, stock
+from ordercore_adapters.storage.sql import batch, flash, reservations, stock
 from ordercore_adapters.storage.sql.statements import Statements
 from ordercore_adapters.storage.sql.verify import verify
 
@@ -73,9 +75,19 @@ class SqlInventoryRepository:
             lambda conn: reservations.reserve(conn, self._sql, draft), atomic=True
         )
 
+    async def reserve_batch(self, drafts: Sequence[Reservation]) -> BatchResult:
+        """Grant one-line drafts of one (sku, warehouse) in order under one lock of the level."""
+        return await self._uow.run(
+            lambda conn: batch.reserve_batch(conn, self._sql, drafts), atomic=True
+        )
+
     async def reservation(self, order_id: str) -> Reservation | None:
         """The reservation of an order, whatever its status."""
         return await self._uow.run(lambda conn: reservations.load(conn, self._sql, order_id))
+
+    async def reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
+        """The reservations of several orders (those that have one), in one query."""
+        return await self._uow.run(lambda conn: reservations.load_many(conn, self._sql, order_ids))
 
     async def transition(
         self, order_id: str, target: ReservationStatus, now: datetime

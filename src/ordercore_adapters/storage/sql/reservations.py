@@ -27,6 +27,7 @@ __all__ = [
     "begin_payment",
     "expire_due",
     "load",
+    "load_many",
     "mark_paid",
     "reactivate",
     "reserve",
@@ -121,6 +122,26 @@ def load(conn: Connection, sql: Statements, order_id: str) -> Reservation | None
         return None
     lines = sorted(ReservationLine(row[9], row[10], row[11]) for row in rows if row[9] is not None)
     return _reservation(rows[0], tuple(lines))
+
+
+def load_many(
+    conn: Connection, sql: Statements, order_ids: Sequence[str]
+) -> dict[str, Reservation]:
+    """The reservations of several orders (those that have one), in one query."""
+    if not order_ids:
+        return {}
+    found: dict[str, Reservation] = {}
+    rows = conn.execute(sql.reservations_of_orders, {"p_orders": sorted(set(order_ids))}).all()
+    start = 0
+    for index in range(1, len(rows) + 1):
+        if index == len(rows) or rows[index][1] != rows[start][1]:
+            group = rows[start:index]
+            lines = tuple(
+                sorted(ReservationLine(row[9], row[10], row[11]) for row in group if row[9])
+            )
+            found[group[0][1]] = _reservation(group[0], lines)
+            start = index
+    return found
 
 
 def transition(

@@ -243,6 +243,45 @@ class Statements:
             .where(R.c.order_id == P_ORDER)
             .order_by(RL.c.sku, RL.c.warehouse)
         )
+        self.reservations_of_orders = (
+            select(*HEADER_COLUMNS, RL.c.sku, RL.c.warehouse, RL.c.quantity)
+            .select_from(R.outerjoin(RL, RL.c.reservation_id == R.c.id))
+            .where(R.c.order_id.in_(bindparam("p_orders", expanding=True)))
+            .order_by(R.c.order_id, RL.c.sku, RL.c.warehouse)
+        )
+        # The hot-SKU batch locks its level (and the SKU's sale and its buyers' rows) once
+        # and decides every request in Python; SQLite ignores FOR UPDATE (BEGIN IMMEDIATE
+        # already holds the database's write lock).
+        self.level_for_batch = (
+            select(L.c.on_hand, L.c.reserved, L.c.safety).where(_AT_LEVEL).with_for_update()
+        )
+        self.sale_for_batch = (
+            select(F.c.sale_id, F.c.cap, F.c.per_buyer_limit, F.c.sold)
+            .where(F.c.sku == P_SKU)
+            .with_for_update()
+        )
+        self.purchases_for_batch = (
+            select(BP.c.buyer_id, BP.c.quantity)
+            .where(BP.c.sku == P_SKU, BP.c.buyer_id.in_(bindparam("p_buyers", expanding=True)))
+            .order_by(BP.c.buyer_id)
+            .with_for_update()
+        )
+        self.add_reserved = (
+            update(L)
+            .where(_AT_LEVEL, L.c.on_hand - L.c.reserved - L.c.safety >= P_Q)
+            .values(reserved=L.c.reserved + P_Q)
+            .returning(L.c.on_hand - L.c.reserved - L.c.safety)
+        )
+        self.add_sold = (
+            update(F)
+            .where(
+                F.c.sku == P_SKU,
+                F.c.sale_id == p_sale,
+                or_(F.c.cap.is_(None), F.c.sold + P_Q <= F.c.cap),
+            )
+            .values(sold=F.c.sold + P_Q)
+            .returning(F.c.sold)
+        )
         self.lines = (
             select(RL.c.sku, RL.c.warehouse, RL.c.quantity, RL.c.sale_id)
             .where(RL.c.reservation_id == bindparam("p_reservation", type_=String()))

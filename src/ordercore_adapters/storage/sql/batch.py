@@ -1,0 +1,216 @@
+"""The hot-SKU batch: many one-line reservations of one level in one transaction.
+
+DESIGN.md's coalescer shape: lock the level once, read what it can sell, grant requests
+in arrival order while they fit (stock, then the flash-sale cap and each buyer's limit),
+then write the granted total with one conditional UPDATE and the granted reservations
+with one multi-row INSERT (SQLAlchemy's insertmanyvalues). Lock order is the same as the
+single-request path: the level, then the sale, then buyers in sorted order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ordercore.domain.inventory import BatchResult, Reservation, ReservationStatus, batch_key
+from ordercore.errors import (
+    BuyerLimitExceeded,
+    FieldError,
+    InsufficientStock,
+    InvalidReservation,
+    SaleCapReached,
+    StorageError,
+    UnknownSku,
+)
+from ordercore_adapters.storage.sql.reservations import load_many
+from ordercore_adapters.storage.sql.statements import Statements
+
+__all__ = ["reserve_batch"]
+
+_ACTIVE = ReservationStatus.ACTIVE.value
+
+
+class _Sale:
+    __slots__ = ("bought", "cap", "limit", "sale_id", "sold")
+
+    def __init__(self, row: Sequence[Any], bought: dict[str, int]) -> None:
+        self.sale_id: str = row[0]
+        self.cap: int | None = row[1]
+        self.limit: int | None = row[2]
+        self.sold: int = row[3]
+        self.bought = bought
+
+    def refusal(self, sku: str, buyer: str, quantity: int) -> Exception | None:
+        """Why this sale refuses the request, or None (and then count it)."""
+        if self.cap is not None and self.sold + quantity > self.cap:
+            return SaleCapReached(sku, quantity, max(0, self.cap - self.sold))
+        if self.limit is not None:
+            if not buyer:
+                message = f"required: SKU {sku!r} has a per-buyer limit"
+                return InvalidReservation([FieldError("buyer_id", message, "")])
+            if self.bought.get(buyer, 0) + quantity > self.limit:
+                return BuyerLimitExceeded(sku, buyer, quantity, self.limit)
+        self.sold += quantity
+        if buyer:
+            self.bought[buyer] = self.bought.get(buyer, 0) + quantity
+        return None
+
+    def uncount(self, buyer: str, quantity: int) -> None:
+        """Take back a request counted by :meth:`refusal`."""
+        self.sold -= quantity
+        if buyer:
+            self.bought[buyer] -= quantity
+
+    def room(self) -> int | None:
+        return None if self.cap is None else max(0, self.cap - self.sold)
+
+
+def reserve_batch(conn: Connection, sql: Statements, drafts: Sequence[Reservation]) -> BatchResult:
+    """Decide every draft under one lock of the level; write the winners in bulk."""
+    sku, warehouse = batch_key(drafts)
+    existing = load_many(conn, sql, [draft.order_id for draft in drafts])
+    at_level = {"p_sku": sku, "p_warehouse": warehouse}
+    level = conn.execute(sql.level_for_batch, at_level).first()
+    if level is None:
+        unknown = UnknownSku(sku, warehouse)
+        return BatchResult(tuple(existing.get(d.order_id, unknown) for d in drafts), 0)
+    sellable = level[0] - level[1] - level[2]
+    sale = _lock_sale(conn, sql, sku, drafts)
+
+    outcomes: list[Reservation | Exception] = []
+    granted: list[Reservation] = []
+    for draft in drafts:
+        known = existing.get(draft.order_id)
+        if known is not None:
+            outcomes.append(known)
+            continue
+        quantity = draft.lines[0].quantity
+        refusal: Exception | None = None
+        if quantity > sellable:
+            refusal = InsufficientStock(sku, warehouse, quantity, max(sellable, 0))
+        elif sale is not None:
+            refusal = sale.refusal(sku, draft.buyer_id, quantity)
+        if refusal is not None:
+            outcomes.append(refusal)
+            continue
+        sellable -= quantity
+        existing[draft.order_id] = draft  # a repeat of this order later in the batch gets it
+        granted.append(draft)
+        outcomes.append(draft)
+    if granted:
+        raced = _insert_headers(conn, sql, granted)
+        if raced:
+            # Another transaction reserved these orders since load_many: they keep theirs,
+            # and their units go back to this batch's pool (still under our lock).
+            won = load_many(conn, sql, sorted(raced))
+            outcomes = [_winner(outcome, raced, won) for outcome in outcomes]
+            granted = [draft for draft in granted if draft.order_id not in raced]
+            for draft in raced.values():
+                sellable += draft.lines[0].quantity
+                if sale is not None:
+                    sale.uncount(draft.buyer_id, draft.lines[0].quantity)
+        _write(conn, sql, sku, warehouse, granted, sale)
+    room = sale.room() if sale is not None else None
+    left = max(sellable, 0) if room is None else min(max(sellable, 0), room)
+    return BatchResult(tuple(outcomes), left)
+
+
+def _winner(
+    outcome: Reservation | Exception, raced: dict[str, Reservation], won: dict[str, Reservation]
+) -> Reservation | Exception:
+    """The reservation that won a raced order in place of our draft of it."""
+    if isinstance(outcome, Reservation) and raced.get(outcome.order_id) is outcome:
+        return won.get(outcome.order_id, outcome)
+    return outcome
+
+
+def _insert_headers(
+    conn: Connection, sql: Statements, granted: list[Reservation]
+) -> dict[str, Reservation]:
+    """Insert the granted headers; return the drafts whose order got a reservation meanwhile.
+
+    The unique order id is the idempotency key across processes: ON CONFLICT DO NOTHING
+    waits for a concurrent insert of the same order and then skips it.
+    """
+    inserted = conn.execute(
+        sql.insert_reservation,
+        [
+            {
+                "id": draft.id,
+                "order_id": draft.order_id,
+                "buyer_id": draft.buyer_id,
+                "status": _ACTIVE,
+                "created_at": draft.created_at,
+                "updated_at": draft.updated_at,
+                "expires_at": draft.expires_at,
+                "payment_deadline": draft.payment_deadline,
+                "paid": draft.paid,
+            }
+            for draft in granted
+        ],
+    ).all()
+    if len(inserted) == len(granted):
+        return {}
+    ids = {row[0] for row in inserted}
+    return {draft.order_id: draft for draft in granted if draft.id not in ids}
+
+
+def _lock_sale(
+    conn: Connection, sql: Statements, sku: str, drafts: Sequence[Reservation]
+) -> _Sale | None:
+    row = conn.execute(sql.sale_for_batch, {"p_sku": sku}).first()
+    if row is None:
+        return None
+    buyers = sorted({draft.buyer_id for draft in drafts if draft.buyer_id})
+    bought: dict[str, int] = {}
+    if buyers:
+        rows = conn.execute(sql.purchases_for_batch, {"p_sku": sku, "p_buyers": buyers})
+        bought = {str(buyer): int(quantity) for buyer, quantity in rows}
+    return _Sale(row, bought)
+
+
+def _write(
+    conn: Connection,
+    sql: Statements,
+    sku: str,
+    warehouse: str,
+    granted: list[Reservation],
+    sale: _Sale | None,
+) -> None:
+    if not granted:
+        return
+    total = sum(draft.lines[0].quantity for draft in granted)
+    params = {"p_sku": sku, "p_warehouse": warehouse, "p_q": total}
+    if conn.execute(sql.add_reserved, params).first() is None:  # pragma: no cover - locked
+        raise StorageError(f"stock of {sku!r} in {warehouse!r} changed under the batch lock")
+    sale_id = sale.sale_id if sale is not None else None
+    if sale is not None:
+        on_sale = {"p_sku": sku, "p_sale": sale.sale_id, "p_q": total}
+        if conn.execute(sql.add_sold, on_sale).first() is None:  # pragma: no cover - locked
+            raise StorageError(f"flash sale of {sku!r} changed under the batch lock")
+        bought: dict[str, int] = {}
+        for draft in granted:
+            if draft.buyer_id:
+                bought[draft.buyer_id] = bought.get(draft.buyer_id, 0) + draft.lines[0].quantity
+        conn.execute(
+            sql.add_purchase,
+            [
+                {"p_sku": sku, "p_buyer": buyer, "p_q": quantity}
+                for buyer, quantity in sorted(bought.items())
+            ],
+        )
+    conn.execute(
+        sql.insert_lines,
+        [
+            {
+                "reservation_id": draft.id,
+                "sku": sku,
+                "warehouse": warehouse,
+                "quantity": draft.lines[0].quantity,
+                "sale_id": sale_id,
+            }
+            for draft in granted
+        ],
+    )
