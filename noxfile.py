@@ -47,4 +47,4 @@ def bench(session: nox.Session) -> None:
 def arch(session: nox.Session) -> None:
     """The import-linter contracts of pyproject.toml (the dependency rule)."""
     session.install("-e", ".[dev]")
-    session.run("lint-imports", "--no-cache")
+    session.run("lint-imports", "--no-cache", "--no-logo")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,3 +42,31 @@ class Settings(BaseSettings):
 
     sqlite_busy_timeout: timedelta = timedelta(seconds=30)
     """How long a SQLite writer waits for another process's write lock."""
+
+    coalesce_reservations: Literal["auto", "on", "off"] = "auto"
+    """Group concurrent one-line reservations of one location into one transaction.
+
+    "auto" turns it on for storages that declare ``prefers_batching`` (SQLite and
+    PostgreSQL: one round trip and one row lock per batch instead of per buyer) and off
+    for the memory storage, where a single reservation is already a few microseconds.
+    """
+
+    coalesce_batch_size: Annotated[int, Field(gt=0, le=10_000)] = 500
+    """Most requests one grouped transaction decides."""
+
+    coalesce_window: timedelta = timedelta(0)
+    """How long a batch leader waits for more requests before writing (0: take what waits).
+
+    Batches form on their own under load (requests queue while the previous batch is in
+    the database); a window only trades latency for bigger batches at low concurrency.
+    """
+
+    sold_out_ttl: timedelta = timedelta(seconds=1)
+    """How long this process trusts that a location is sold out (0 turns the fast path off).
+
+    Changes made through this process clear the mark at once; stock that arrives through
+    another process is seen after at most this long.
+    """
+
+    remaining_staleness: timedelta = timedelta(milliseconds=500)
+    """How old the flash-sale display counter (``inventory.remaining``) may be."""

@@ -6,8 +6,9 @@ rest (see :mod:`ordercore.ports.storage`). Each public method is one unit of wor
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeAlias, TypeVar
@@ -31,19 +32,45 @@ from ordercore.errors import (
     InsufficientStock,
     InvalidInput,
     InvalidReservation,
+    OrderCoreError,
     ReservationNotFound,
     ReservationStateConflict,
     UnknownSku,
 )
 from ordercore.ports.clock import Clock
 from ordercore.ports.storage import Storage, UnitOfWork
+from ordercore.services.coalescer import ReservationCoalescer
+from ordercore.services.sold_out import SoldOutBoard
 
-__all__ = ["InventoryService", "LinesInput", "SweepReport"]
+__all__ = ["InventoryService", "LinesInput", "ReserveRequest", "SweepReport"]
 
 T = TypeVar("T")
 
 LinesInput: TypeAlias = Mapping[str, int] | Iterable[ReservationLine]
 """Lines to reserve: ``{"SKU-1": 2}`` (in the given warehouse) or ReservationLine records."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveRequest:
+    """One order to reserve with :meth:`InventoryService.reserve_many`."""
+
+    order_id: str
+    lines: LinesInput
+    buyer_id: str = ""
+    warehouse: str | None = None
+    ttl: timedelta | None = None
+
+
+def _wants_coalescing(settings: Settings, storage: Storage) -> bool:
+    if settings.coalesce_reservations == "auto":
+        return bool(getattr(storage, "prefers_batching", False))
+    return settings.coalesce_reservations == "on"
+
+
+def _as_outcome(outcome: Reservation | Exception) -> Reservation | OrderCoreError:
+    if isinstance(outcome, Reservation | OrderCoreError):
+        return outcome
+    raise outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +92,32 @@ def _positive_int(value: object) -> bool:
 class InventoryService:
     """Stock and reservations, the no-oversell guarantee. Reached as ``core.inventory``."""
 
-    def __init__(self, storage: Storage, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        settings: Settings,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._storage = storage
         self._clock = clock
         self._settings = settings
+        self._monotonic = monotonic
         self.before_sweep: Callable[[], Awaitable[None]] | None = None
         """Called before each expiry sweep (the core re-aligns its clock to the storage's)."""
+        self.sold_out = SoldOutBoard(settings.sold_out_ttl.total_seconds(), monotonic)
+        """Locations this process knows to be sold out (the fast path)."""
+        self.coalescer: ReservationCoalescer | None = None
+        """Groups one-line reservations per location when coalescing is on."""
+        if _wants_coalescing(settings, storage):
+            self.coalescer = ReservationCoalescer(
+                storage,
+                self.sold_out,
+                batch_size=settings.coalesce_batch_size,
+                window=settings.coalesce_window.total_seconds(),
+            )
+        self._shown: dict[str, tuple[int, float]] = {}
 
     # -- stock ----------------------------------------------------------------------------
 
@@ -87,11 +134,13 @@ class InventoryService:
         warehouse = self._check_location(sku, warehouse)
         if not _positive_int(quantity):
             raise InvalidInput("stock receipt", [FieldError("quantity", "must be > 0", quantity)])
-        return await self._in_unit(
+        level = await self._in_unit(
             lambda uow: uow.inventory.receive(
                 sku, warehouse, quantity, self._clock.now(), reason=reason, reference=reference
             )
         )
+        self._forget(sku)
+        return level
 
     async def adjust(
         self,
@@ -108,11 +157,13 @@ class InventoryService:
             raise InvalidInput(
                 "stock adjustment", [FieldError("delta", "must be a non-zero integer", delta)]
             )
-        return await self._in_unit(
+        level = await self._in_unit(
             lambda uow: uow.inventory.receive(
                 sku, warehouse, delta, self._clock.now(), reason=reason, reference=reference
             )
         )
+        self._forget(sku)
+        return level
 
     async def count(
         self, sku: str, on_hand: int, *, warehouse: str | None = None, reference: str = ""
@@ -121,11 +172,13 @@ class InventoryService:
         warehouse = self._check_location(sku, warehouse)
         if not isinstance(on_hand, int) or isinstance(on_hand, bool) or on_hand < 0:
             raise InvalidInput("stocktake", [FieldError("on_hand", "must be >= 0", on_hand)])
-        return await self._in_unit(
+        level = await self._in_unit(
             lambda uow: uow.inventory.count(
                 sku, warehouse, on_hand, self._clock.now(), reference=reference
             )
         )
+        self._forget(sku)
+        return level
 
     async def set_safety_stock(
         self,
@@ -155,11 +208,13 @@ class InventoryService:
                     "safety stock", [FieldError("percent", "must be within 0..100", percent)]
                 )
             basis_points = round(percent * 100)
-        return await self._in_unit(
+        level = await self._in_unit(
             lambda uow: uow.inventory.set_safety(
                 sku, warehouse, units=units, basis_points=basis_points
             )
         )
+        self._forget(sku)
+        return level
 
     async def stock(self, sku: str, warehouse: str | None = None) -> StockLevel:
         """The stock level of a SKU in one warehouse; UnknownSku when there is none."""
@@ -181,7 +236,22 @@ class InventoryService:
         return sum(level.sellable for level in levels)
 
     async def remaining(self, sku: str) -> int:
-        """What a flash-sale counter shows: sellable over all warehouses, within the sale cap."""
+        """What a flash-sale counter shows: sellable over all warehouses, within the sale cap.
+
+        Served from a per-SKU snapshot at most ``settings.remaining_staleness`` old (a
+        counter polled by thousands of buyers must not queue behind their reservations);
+        changes made through this process refresh it at once.
+        """
+        shown = self._shown.get(sku)
+        now = self._monotonic()
+        fresh_for = self._settings.remaining_staleness.total_seconds()
+        if shown is not None and now - shown[1] < fresh_for:
+            return shown[0]
+        value = await self._count_remaining(sku)
+        self._shown[sku] = (value, now)
+        return value
+
+    async def _count_remaining(self, sku: str) -> int:
 
         async def read(uow: UnitOfWork) -> int:
             levels = await uow.inventory.stock_levels(sku)
@@ -207,13 +277,16 @@ class InventoryService:
             errors.append(FieldError("per_buyer_limit", "must be > 0", per_buyer_limit))
         if errors:
             raise InvalidInput("flash sale", errors)
-        return await self._in_unit(
+        sale = await self._in_unit(
             lambda uow: uow.inventory.set_flash_sale(sku, cap=cap, per_buyer_limit=per_buyer_limit)
         )
+        self._forget(sku)
+        return sale
 
     async def end_flash_sale(self, sku: str) -> None:
         """End the flash sale of a SKU; reservations made under it stay as they are."""
         await self._in_unit(lambda uow: uow.inventory.end_flash_sale(sku))
+        self._forget(sku)
 
     async def flash_sale(self, sku: str) -> FlashSale | None:
         """The running flash sale of a SKU, if any."""
@@ -236,8 +309,89 @@ class InventoryService:
         nothing. The reservation expires after ``ttl`` (default: settings) unless paid.
         """
         draft = self.draft(order_id, lines, warehouse=warehouse, buyer_id=buyer_id, ttl=ttl)
-        reservation, _created = await self._in_unit(lambda uow: uow.inventory.reserve(draft))
+        if self.coalescer is not None and len(draft.lines) == 1:
+            return await self.coalescer.reserve(draft)
+        for line in draft.lines:
+            if self.sold_out.is_sold_out(line.sku, line.warehouse):
+                return await self._refuse_sold_out(draft, line)
+        try:
+            reservation, _created = await self._in_unit(lambda uow: uow.inventory.reserve(draft))
+        except InsufficientStock as exc:
+            if exc.available == 0 and len(draft.lines) == 1:
+                self.sold_out.mark(draft.lines[0].sku, draft.lines[0].warehouse)
+            raise
         return reservation
+
+    async def reserve_many(
+        self, requests: Iterable[ReserveRequest]
+    ) -> list[Reservation | OrderCoreError]:
+        """Reserve many orders at once; each gets its own all-or-nothing answer, in order.
+
+        One-line orders of one location go through the storage's grouped step, up to
+        ``settings.coalesce_batch_size`` per transaction; other orders one by one. The
+        result is aligned with ``requests``: a Reservation or the error for that order
+        (InsufficientStock, InvalidReservation, ...). Storage failures still raise.
+        """
+        outcomes: list[Reservation | OrderCoreError | None] = []
+        groups: dict[tuple[str, str], list[tuple[int, Reservation]]] = {}
+        singles: list[tuple[int, Reservation]] = []
+        for index, request in enumerate(requests):
+            try:
+                draft = self.draft(
+                    request.order_id,
+                    request.lines,
+                    warehouse=request.warehouse,
+                    buyer_id=request.buyer_id,
+                    ttl=request.ttl,
+                )
+            except InvalidReservation as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(None)
+            if len(draft.lines) == 1:
+                line = draft.lines[0]
+                groups.setdefault((line.sku, line.warehouse), []).append((index, draft))
+            else:
+                singles.append((index, draft))
+        size = self._settings.coalesce_batch_size
+        for key, members in groups.items():
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                result = await self._batch(key, [draft for _, draft in chunk])
+                for (index, _), outcome in zip(chunk, result, strict=True):
+                    outcomes[index] = outcome
+        for index, draft in singles:
+            outcomes[index] = await self._reserve_one(draft)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _reserve_one(self, draft: Reservation) -> Reservation | OrderCoreError:
+        try:
+            reservation, _created = await self._in_unit(lambda uow: uow.inventory.reserve(draft))
+        except (InsufficientStock, UnknownSku, BuyerLimitExceeded, InvalidReservation) as exc:
+            return exc
+        return reservation
+
+    async def _batch(
+        self, key: tuple[str, str], drafts: list[Reservation]
+    ) -> Sequence[Reservation | OrderCoreError]:
+        if self.sold_out.is_sold_out(*key):
+            async with self._storage.unit_of_work() as uow:
+                held = await uow.inventory.reservations([draft.order_id for draft in drafts])
+            return [
+                held.get(d.order_id) or InsufficientStock(*key, d.lines[0].quantity, 0)
+                for d in drafts
+            ]
+        result = await self._in_unit(lambda uow: uow.inventory.reserve_batch(drafts))
+        if result.sellable == 0 and not isinstance(result.outcomes[0], UnknownSku):
+            self.sold_out.mark(*key)
+        return [_as_outcome(outcome) for outcome in result.outcomes]
+
+    async def _refuse_sold_out(self, draft: Reservation, line: ReservationLine) -> Reservation:
+        """The fast path: a retried order still gets its reservation, a new one is refused."""
+        held = await self._in_unit(lambda uow: uow.inventory.reservation(draft.order_id))
+        if held is not None:
+            return held
+        raise InsufficientStock(line.sku, line.warehouse, line.quantity, 0)
 
     async def reserve_order(self, order: Order, *, ttl: timedelta | None = None) -> Reservation:
         """Reserve the lines of an order (each in its warehouse, or the default one)."""
@@ -311,7 +465,9 @@ class InventoryService:
         An expired reservation is already released; a committed one cannot be
         (ReservationStateConflict: returns go through a restock).
         """
-        return await self._finish(order_id, ReservationStatus.RELEASED, "release")
+        released = await self._finish(order_id, ReservationStatus.RELEASED, "release")
+        self._forget(*(line.sku for line in released.lines))
+        return released
 
     async def commit(self, order_id: str) -> Reservation:
         """The order shipped: on_hand and reserved both drop. Exactly once."""
@@ -392,6 +548,7 @@ class InventoryService:
             size = batch if limit is None else min(batch, limit - len(expired))
             done = await self._in_unit(self._sweeper(size))
             expired.extend(done)
+            self._forget(*{line.sku for reservation in done for line in reservation.lines})
             if len(done) < size:
                 break
         return SweepReport(tuple(expired))
@@ -421,6 +578,12 @@ class InventoryService:
             return uow.inventory.expire_due(self._clock.now(), size)
 
         return sweep
+
+    def _forget(self, *skus: str) -> None:
+        """Stock or limits of these SKUs changed here: drop sold-out marks and snapshots."""
+        for sku in skus:
+            self.sold_out.clear(sku)
+            self._shown.pop(sku, None)
 
     async def _hold_order(self, order_id: str, reason: str) -> None:
         async def hold(uow: UnitOfWork) -> None:

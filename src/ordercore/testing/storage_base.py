@@ -36,9 +36,14 @@ class StorageContractBase:
     def make_storage(self) -> StorageFactory:
         raise NotImplementedError("provide a make_storage fixture returning a StorageFactory")
 
-    @pytest.fixture
-    def settings(self) -> Settings:
-        return Settings(reservation_ttl=TTL, payment_grace=timedelta(minutes=10))
+    @pytest.fixture(params=["per-request", "coalesced"])
+    def settings(self, request: pytest.FixtureRequest) -> Settings:
+        """Every test runs with single-request reservations and with hot-SKU batching."""
+        return Settings(
+            reservation_ttl=TTL,
+            payment_grace=timedelta(minutes=10),
+            coalesce_reservations="on" if request.param == "coalesced" else "off",
+        )
 
     @pytest.fixture
     def clock(self) -> ManualClock:

@@ -194,13 +194,14 @@ def _write(
         for draft in granted:
             if draft.buyer_id:
                 bought[draft.buyer_id] = bought.get(draft.buyer_id, 0) + draft.lines[0].quantity
-        conn.execute(
-            sql.add_purchase,
-            [
-                {"p_sku": sku, "p_buyer": buyer, "p_q": quantity}
-                for buyer, quantity in sorted(bought.items())
-            ],
-        )
+        if bought:
+            conn.execute(
+                sql.add_purchase,
+                [
+                    {"p_sku": sku, "p_buyer": buyer, "p_q": quantity}
+                    for buyer, quantity in sorted(bought.items())
+                ],
+            )
     conn.execute(
         sql.insert_lines,
         [

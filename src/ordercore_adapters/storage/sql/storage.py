@@ -31,6 +31,8 @@ class SqlStorage:
     """
 
     name: str
+    prefers_batching = True
+    """Hot-SKU coalescing pays here: one round trip and one row lock per batch (see docs)."""
 
     def __init__(self, url: str, settings: Settings | None = None) -> None:
         self._url = parse_url(url)
