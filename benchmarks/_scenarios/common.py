@@ -190,6 +190,8 @@ class Scenario:
     run: Callable[[Params], Measured]
     library: bool = False
     """Runs ordercore through its public API (and can be profiled)."""
+    all_granted: bool = False
+    """Runs with stock = buyers (every request granted) instead of the run's stock."""
 
 
 def percentile_ms(latencies: list[float] | None, percent: float) -> float | None:

@@ -1,13 +1,15 @@
 """The in-process ceiling: a plain dict of counters and one record per reservation.
 
-The record carries what the library's reservation carries (a uuid4 id, order, buyer,
-line, times). One variant builds a slotted dataclass, the other a validated, frozen
-pydantic model: the price of validating every record on the hot path.
+The record carries what the library's reservation carries (an id, order, buyer, line,
+times). The id comes from an in-process counter, the cheapest unique id: the library's
+``uuid4().hex`` costs about 2 microseconds by itself on this machine, which alone would
+cap a path at about 450,000/s. One variant builds a slotted dataclass, the other a
+validated, frozen pydantic model: the price of validating every record on the hot path.
 """
 
 from __future__ import annotations
 
-import uuid
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,7 +53,7 @@ def _sale(params: Params, record: Callable[..., object]) -> Measured:
     levels: dict[tuple[str, str], list[int]] = {(SKU, WAREHOUSE): [params.stock, 0]}
     held: dict[str, object] = {}
     tally = Tally()
-    uuid4 = uuid.uuid4
+    ids = itertools.count()
     opened = clock()
     for i in range(params.buyers):
         level = levels[SKU, WAREHOUSE]  # [on_hand, reserved]
@@ -62,7 +64,7 @@ def _sale(params: Params, record: Callable[..., object]) -> Measured:
         now = datetime.now(UTC)
         order_id = f"o{i}"
         held[order_id] = record(
-            id=uuid4().hex,
+            id=f"r{next(ids)}",
             order_id=order_id,
             buyer_id=f"b{i}",
             sku=SKU,
@@ -89,5 +91,12 @@ SCENARIOS = [
         "dict + validated pydantic model per record",
         "memory",
         lambda params: _sale(params, _Model),
+    ),
+    Scenario(
+        "dict-dataclass-granted",
+        "dict + slotted dataclass record, stock = buyers (every request granted)",
+        "memory",
+        lambda params: _sale(params, _Record),
+        all_granted=True,
     ),
 ]

@@ -185,8 +185,12 @@ async def _reserve_in_bulk(core: OrderCore, buyers: int, around: Around) -> Tall
     return tally
 
 
-def _scenario(name: str, label: str, family: str, sale: LibrarySale) -> Scenario:
-    return Scenario(name, label, family, partial(run_library, sale), library=True)
+def _scenario(
+    name: str, label: str, family: str, sale: LibrarySale, *, all_granted: bool = False
+) -> Scenario:
+    return Scenario(
+        name, label, family, partial(run_library, sale), library=True, all_granted=all_granted
+    )
 
 
 SALES: dict[str, LibrarySale] = {
@@ -197,6 +201,7 @@ SALES: dict[str, LibrarySale] = {
     "lib-memory": LibrarySale("memory"),
     "lib-memory-coalesced": LibrarySale("memory", coalesce=True),
     "lib-memory-bulk": LibrarySale("memory", bulk=True),
+    "lib-memory-bulk-granted": LibrarySale("memory", bulk=True),
 }
 
 SCENARIOS = {
@@ -246,6 +251,13 @@ SCENARIOS = {
             f"ordercore memory, bulk reserve_many ({BULK} per call)",
             "memory",
             SALES["lib-memory-bulk"],
+        ),
+        _scenario(
+            "lib-memory-bulk-granted",
+            f"ordercore memory, bulk reserve_many ({BULK} per call), stock = buyers",
+            "memory",
+            SALES["lib-memory-bulk-granted"],
+            all_granted=True,
         ),
     ],
 }
