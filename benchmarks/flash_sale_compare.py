@@ -34,7 +34,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import anyio
@@ -95,11 +95,23 @@ TARGETS = [
         0.5,
         percent=True,
     ),
-    Target("memory bulk reserve_many, reservations/s", "lib-memory-bulk", (), 300_000),
-    Target("PostgreSQL per request / PostgreSQL naive", "lib-pg", ("pg-naive",)),
-    Target("SQLite per request / raw sqlite3 per request", "lib-sqlite", ("sqlite-raw-1",)),
+    Target(
+        "memory bulk, stock = buyers, reservations/s",
+        "lib-memory-bulk-granted",
+        (),
+        300_000,
+    ),
+    Target("memory bulk, flash sale, reservations/s", "lib-memory-bulk", ()),
+    Target(
+        "memory bulk / dict ceiling, stock = buyers",
+        "lib-memory-bulk-granted",
+        ("dict-dataclass-granted",),
+        percent=True,
+    ),
     Target("memory bulk / dict ceiling", "lib-memory-bulk", ("dict-dataclass",), percent=True),
     Target("memory per request / dict ceiling", "lib-memory", ("dict-dataclass",), percent=True),
+    Target("PostgreSQL per request / PostgreSQL naive", "lib-pg", ("pg-naive",)),
+    Target("SQLite per request / raw sqlite3 per request", "lib-sqlite", ("sqlite-raw-1",)),
 ]
 
 
@@ -274,6 +286,8 @@ def profile(name: str, params: Params, top: int = 25) -> int:
     from _scenarios.profiling import ThreadProfile
 
     scenario = BY_NAME[name]
+    if scenario.all_granted:
+        params = replace(params, stock=params.buyers)
     profiler = ThreadProfile()
     try:
         with profiler.installed():

@@ -76,6 +76,7 @@ class SyncInventory(_Bridge):
     flash_sale = _blocking(InventoryService.flash_sale)
     reserve = _blocking(InventoryService.reserve)
     reserve_order = _blocking(InventoryService.reserve_order)
+    reserve_many = _blocking(InventoryService.reserve_many)
     reservation = _blocking(InventoryService.reservation)
     release = _blocking(InventoryService.release)
     commit = _blocking(InventoryService.commit)

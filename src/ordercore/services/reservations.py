@@ -6,11 +6,11 @@ rest (see :mod:`ordercore.ports.storage`). Each public method is one unit of wor
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeAlias, TypeVar
 
 from ordercore.config import Settings
@@ -59,6 +59,32 @@ class ReserveRequest:
     buyer_id: str = ""
     warehouse: str | None = None
     ttl: timedelta | None = None
+
+
+def _request_errors(
+    order_id: object, lines: list[ReservationLine], ttl: timedelta
+) -> list[FieldError]:
+    """Every rule a reservation request breaks (empty when it is valid)."""
+    errors: list[FieldError] = []
+    if not isinstance(order_id, str) or not order_id.strip():
+        errors.append(FieldError("order_id", "must not be empty", order_id))
+    if not lines:
+        errors.append(FieldError("lines", "an order needs at least one line", []))
+    for index, line in enumerate(lines):
+        if not isinstance(line, ReservationLine):
+            errors.append(FieldError(f"lines[{index}]", "must be a ReservationLine", line))
+            continue
+        if not line.sku:
+            errors.append(FieldError(f"lines[{index}].sku", "must not be empty", line.sku))
+        if not line.warehouse:
+            errors.append(
+                FieldError(f"lines[{index}].warehouse", "must not be empty", line.warehouse)
+            )
+        if not _positive_int(line.quantity):
+            errors.append(FieldError(f"lines[{index}].quantity", "must be > 0", line.quantity))
+    if ttl <= timedelta(0):
+        errors.append(FieldError("ttl", "must be positive", ttl))
+    return errors
 
 
 def _wants_coalescing(settings: Settings, storage: Storage) -> bool:
@@ -335,6 +361,7 @@ class InventoryService:
         outcomes: list[Reservation | OrderCoreError | None] = []
         groups: dict[tuple[str, str], list[tuple[int, Reservation]]] = {}
         singles: list[tuple[int, Reservation]] = []
+        now = self._clock.now()
         for index, request in enumerate(requests):
             try:
                 draft = self.draft(
@@ -343,6 +370,7 @@ class InventoryService:
                     warehouse=request.warehouse,
                     buyer_id=request.buyer_id,
                     ttl=request.ttl,
+                    now=now,
                 )
             except InvalidReservation as exc:
                 outcomes.append(exc)
@@ -411,6 +439,7 @@ class InventoryService:
         warehouse: str | None = None,
         buyer_id: str = "",
         ttl: timedelta | None = None,
+        now: datetime | None = None,
     ) -> Reservation:
         """Validate a reservation request and build the record the storage will hold."""
         default_warehouse = warehouse or self._settings.default_warehouse
@@ -418,33 +447,15 @@ class InventoryService:
             raw = [ReservationLine(sku, default_warehouse, qty) for sku, qty in lines.items()]
         else:
             raw = list(lines)
-        errors: list[FieldError] = []
-        if not isinstance(order_id, str) or not order_id.strip():
-            errors.append(FieldError("order_id", "must not be empty", order_id))
-        if not raw:
-            errors.append(FieldError("lines", "an order needs at least one line", []))
-        for index, line in enumerate(raw):
-            if not isinstance(line, ReservationLine):
-                errors.append(FieldError(f"lines[{index}]", "must be a ReservationLine", line))
-                continue
-            if not line.sku:
-                errors.append(FieldError(f"lines[{index}].sku", "must not be empty", line.sku))
-            if not line.warehouse:
-                errors.append(
-                    FieldError(f"lines[{index}].warehouse", "must not be empty", line.warehouse)
-                )
-            if not _positive_int(line.quantity):
-                errors.append(FieldError(f"lines[{index}].quantity", "must be > 0", line.quantity))
         ttl = self._settings.reservation_ttl if ttl is None else ttl
-        if ttl <= timedelta(0):
-            errors.append(FieldError("ttl", "must be positive", ttl))
+        errors = _request_errors(order_id, raw, ttl)
         if errors:
             raise InvalidReservation(errors)
-        now = self._clock.now()
+        now = self._clock.now() if now is None else now
         return Reservation(
-            id=uuid.uuid4().hex,
+            id=os.urandom(16).hex(),
             order_id=order_id,
-            lines=merge_lines(raw),
+            lines=(raw[0],) if len(raw) == 1 else merge_lines(raw),
             status=ReservationStatus.ACTIVE,
             created_at=now,
             updated_at=now,
