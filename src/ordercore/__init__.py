@@ -34,6 +34,7 @@ from ordercore.domain.orders import (
 )
 from ordercore.errors import OrderCoreError
 from ordercore.ports.clock import Clock, ManualClock, SystemClock
+from ordercore.services.reservations import ReserveRequest
 from ordercore.sync import SyncOrderCore
 
 __version__ = "0.1.0.dev0"
@@ -56,6 +57,7 @@ __all__ = [
     "Reservation",
     "ReservationLine",
     "ReservationStatus",
+    "ReserveRequest",
     "Settings",
     "StatusChange",
     "StockLevel",

@@ -12,6 +12,18 @@ reads the storage back: ``reserved`` against received stock, the sellable quanti
 ``core.inventory.verify()``. The run is ``exact`` when exactly ``min(buyers, stock)``
 reservations succeeded, nothing oversold and no counter drifted.
 
+``coalesce`` and ``batch_size`` set the core's hot-SKU coalescer for the run
+(``Settings.coalesce_reservations`` and ``coalesce_batch_size``); the report says
+whether the core actually used it.
+
+With ``processes=K`` (K > 1) the buyers are split evenly over K OS processes started
+with the ``spawn`` method, each opening its own core on the same database: this process
+prepares the database and checks it afterwards, the children wait at a barrier until
+every one of them is ready, then compete for the stock together. Their counts are
+summed, throughput is measured from the earliest child's start to the latest child's
+end, and the latency percentiles cover every child's samples. A ``memory://`` storage
+lives inside one process, so it takes ``processes=1`` only.
+
 Reruns on one database stay exact: order ids carry a fresh run id, and when the SKU
 already has stock levels there, the run uses ``<sku>-<run id>`` instead and says so in
 ``note``.
@@ -23,22 +35,32 @@ report); it knows nothing about the command line.
 from __future__ import annotations
 
 import math
+import multiprocessing
+import queue
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.to_thread
 
 from ordercore.config import Settings
 from ordercore.core import OrderCore
-from ordercore.errors import FieldError, InsufficientStock, InvalidInput
+from ordercore.errors import FieldError, InsufficientStock, InvalidInput, StorageError
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Barrier
 
 __all__ = [
     "DEFAULT_SKU",
+    "CoalesceMode",
     "FlashSaleConfig",
     "FlashSaleReport",
     "ProgressCallback",
@@ -49,10 +71,22 @@ __all__ = [
 
 DEFAULT_SKU = "FLASH-1"
 
+CoalesceMode: TypeAlias = Literal["auto", "on", "off"]
+"""``Settings.coalesce_reservations``: "auto" (where the storage prefers batching), "on", "off"."""
+
 ProgressCallback: TypeAlias = Callable[[int, int], None]
 """Called as ``(done, total)``: once with 0 as the buyers start, then about 200 times."""
 
 _ERROR_SAMPLES = 5
+_COALESCE_MODES: tuple[CoalesceMode, ...] = ("auto", "on", "off")
+_MAX_BATCH_SIZE = 10_000  # Settings.coalesce_batch_size's upper bound
+_IN_PROCESS_STORAGES = frozenset({"memory"})
+"""Storages whose data lives inside one process: several processes would not share it."""
+_LATENCY_SAMPLES_PER_PROCESS = 100_000
+"""A child sends at most this many latency samples (evenly spread over its sorted list)."""
+_READY_TIMEOUT_S = 300.0
+"""How long the processes may take to start and open their cores before the run fails."""
+_POLL_S = 0.25
 
 
 def url_scheme(url: str) -> str:
@@ -85,13 +119,19 @@ class FlashSaleConfig:
     stock: int = 1_000
     """Units received before the sale (>= 0)."""
     concurrency: int | None = None
-    """At most this many reservations in flight; None starts every buyer at once."""
+    """At most this many reservations in flight (over all processes); None: every buyer."""
     sku: str = DEFAULT_SKU
     """SKU on sale; replaced by ``<sku>-<run_id>`` when the database already stocks it."""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     """Prefix of this run's order ids (``<run_id>-<i>``), unique per run."""
     settings: Settings | None = None
     """Core settings for the run (default: ``Settings()``, which migrates on open)."""
+    coalesce: CoalesceMode | None = None
+    """Overrides ``settings.coalesce_reservations`` ("auto", "on", "off"); None keeps it."""
+    batch_size: int | None = None
+    """Overrides ``settings.coalesce_batch_size`` (1..10,000); None keeps it."""
+    processes: int = 1
+    """OS processes sharing the buyers (1..buyers); more than 1 needs a shared database."""
 
     def validate(self) -> None:
         """Raise InvalidInput naming every bad parameter."""
@@ -110,8 +150,47 @@ class FlashSaleConfig:
             errors.append(FieldError("run_id", "must not be empty", self.run_id))
         if not isinstance(self.url, str) or not self.url:
             errors.append(FieldError("url", "must not be empty", "<empty>"))
+        if self.coalesce is not None and self.coalesce not in _COALESCE_MODES:
+            errors.append(FieldError("coalesce", "must be auto, on or off", self.coalesce))
+        if self.batch_size is not None and (
+            not _is_int(self.batch_size) or not 1 <= self.batch_size <= _MAX_BATCH_SIZE
+        ):
+            errors.append(
+                FieldError("batch_size", f"must be within 1..{_MAX_BATCH_SIZE}", self.batch_size)
+            )
+        errors.extend(self._process_errors())
         if errors:
             raise InvalidInput("flash-sale load test", errors)
+
+    def _process_errors(self) -> list[FieldError]:
+        if not _is_int(self.processes) or self.processes < 1:
+            return [FieldError("processes", "must be >= 1", self.processes)]
+        if self.processes == 1:
+            return []
+        if _is_int(self.buyers) and self.processes > self.buyers:
+            return [FieldError("processes", "must be <= buyers (each needs one)", self.processes)]
+        url = self.url if isinstance(self.url, str) else ""
+        storage = url.partition("://")[0].split("+", 1)[0].lower()
+        if storage in _IN_PROCESS_STORAGES:
+            return [
+                FieldError(
+                    "processes",
+                    f"must be 1 with {storage}:// (its data lives in one process; several "
+                    "processes need a shared database: sqlite:/// or postgresql+psycopg://)",
+                    self.processes,
+                )
+            ]
+        return []
+
+    def effective_settings(self) -> Settings:
+        """``settings`` (or ``Settings()``) with ``coalesce`` and ``batch_size`` applied."""
+        base = self.settings if self.settings is not None else Settings()
+        changes: dict[str, object] = {}
+        if self.coalesce is not None:
+            changes["coalesce_reservations"] = self.coalesce
+        if self.batch_size is not None:
+            changes["coalesce_batch_size"] = self.batch_size
+        return base.model_copy(update=changes) if changes else base
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +204,15 @@ class FlashSaleReport:
     buyers: int
     stock: int
     concurrency: int
-    """Reservations allowed in flight (= buyers when all started at once)."""
+    """Reservations allowed in flight over all processes (= buyers when all start at once)."""
+    processes: int
+    """OS processes that ran the buyers."""
+    coalesce: CoalesceMode
+    """The coalescing setting of the run: "auto", "on" or "off"."""
+    coalesced: bool
+    """Whether the core actually grouped reservations (``core.inventory.coalescer``)."""
+    batch_size: int
+    """The coalescer's largest batch (``Settings.coalesce_batch_size``)."""
     successes: int
     rejected: int
     """Buyers turned away with InsufficientStock."""
@@ -147,9 +234,11 @@ class FlashSaleReport:
     p50_ms: float
     p99_ms: float
     reserve_wall_s: float
+    """The reserve phase: from the first process's start to the last one's end."""
     elapsed_s: float
-    """The whole run: open (and migrate), receive, reserve, verify."""
+    """The whole run: open (and migrate), receive, start processes, reserve, verify."""
     peak_rss_mb: float
+    """Peak resident memory of the process that ran the buyers (the largest, if several)."""
     note: str = ""
     error_samples: tuple[str, ...] = ()
     """The first few distinct error messages, redacted."""
@@ -168,6 +257,10 @@ class FlashSaleReport:
             "buyers": self.buyers,
             "stock": self.stock,
             "concurrency": self.concurrency,
+            "processes": self.processes,
+            "coalesce": self.coalesce,
+            "coalesced": self.coalesced,
+            "batch_size": self.batch_size,
             "successes": self.successes,
             "rejected": self.rejected,
             "errors": self.errors,
@@ -195,10 +288,12 @@ async def run_flash_sale(
 
     Raises InvalidInput for bad parameters and whatever ``OrderCore.open`` raises
     (UnknownAdapter, StorageUnavailable, ...); a buyer's failure is counted, not raised.
+    With several processes, a process that fails outside its buyers raises StorageError.
     """
     config.validate()
+    settings = config.effective_settings()
     started = time.perf_counter()
-    async with OrderCore.open(config.url, settings=config.settings) as core:
+    async with OrderCore.open(config.url, settings=settings) as core:
         warehouse = core.settings.default_warehouse
         sku, note = config.sku, ""
         if await core.inventory.levels(config.sku):
@@ -216,7 +311,18 @@ async def run_flash_sale(
                 sku, 0, warehouse=warehouse, reference=f"loadtest {config.run_id}"
             )
 
-        tally = await _reserve_phase(core, config, sku, on_progress)
+        if config.processes == 1:
+            tally = await _reserve_phase(
+                core,
+                config.run_id,
+                sku,
+                range(config.buyers),
+                min(config.concurrency or config.buyers, config.buyers),
+                on_progress,
+            )
+            phase = _ChildResult.of(tally, coalesced=core.inventory.coalescer is not None)
+        else:
+            phase = await _reserve_in_processes(config, settings, sku, on_progress)
 
         levels = await core.inventory.levels(sku)
         reserved = sum(level.reserved for level in levels)
@@ -224,35 +330,41 @@ async def run_flash_sale(
         final_sellable = await core.inventory.sellable(sku)
         drift = tuple(redact(str(item), config.url) for item in await core.inventory.verify())
 
-    oversold = max(0, reserved - config.stock, reserved - on_hand, tally.successes - config.stock)
-    exact = tally.successes == min(config.buyers, config.stock) and oversold == 0 and not drift
-    wall = tally.wall
-    latencies = sorted(tally.latencies)
+    oversold = max(0, reserved - config.stock, reserved - on_hand, phase.successes - config.stock)
+    exact = phase.successes == min(config.buyers, config.stock) and oversold == 0 and not drift
+    wall = phase.wall
     return FlashSaleReport(
         db=url_scheme(config.url),
         sku=sku,
         run_id=config.run_id,
         buyers=config.buyers,
         stock=config.stock,
-        concurrency=tally.workers,
-        successes=tally.successes,
-        rejected=tally.rejected,
-        errors=tally.errors,
+        concurrency=phase.workers,
+        processes=config.processes,
+        coalesce=settings.coalesce_reservations,
+        coalesced=phase.coalesced,
+        batch_size=settings.coalesce_batch_size,
+        successes=phase.successes,
+        rejected=phase.rejected,
+        errors=phase.errors,
         oversold=oversold,
         reserved=reserved,
         final_sellable=final_sellable,
         drift=drift,
         exact=exact,
-        reservations_per_s=round(tally.successes / wall, 1) if wall > 0 else 0.0,
+        reservations_per_s=round(phase.successes / wall, 1) if wall > 0 else 0.0,
         requests_per_s=round(config.buyers / wall, 1) if wall > 0 else 0.0,
-        p50_ms=round(_percentile(latencies, 50) * 1000, 3),
-        p99_ms=round(_percentile(latencies, 99) * 1000, 3),
+        p50_ms=round(_percentile(phase.latencies, 50) * 1000, 3),
+        p99_ms=round(_percentile(phase.latencies, 99) * 1000, 3),
         reserve_wall_s=round(wall, 3),
         elapsed_s=round(time.perf_counter() - started, 3),
-        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb=phase.peak_rss_mb if config.processes > 1 else _peak_rss_mb(),
         note=note,
-        error_samples=tuple(redact(sample, config.url) for sample in tally.samples),
+        error_samples=tuple(redact(sample, config.url) for sample in phase.samples),
     )
+
+
+# -- the reserve phase in this process ------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -266,22 +378,29 @@ class _Tally:
     errors: int = 0
     done: int = 0
     ready: int = 0
+    started_at: float = 0.0
+    """time.time() when the gate opened (comparable across processes)."""
     wall: float = 0.0
     samples: list[str] = field(default_factory=list)
 
 
 async def _reserve_phase(
-    core: OrderCore, config: FlashSaleConfig, sku: str, on_progress: ProgressCallback | None
+    core: OrderCore,
+    run_id: str,
+    sku: str,
+    buyers: range,
+    workers: int,
+    on_progress: ProgressCallback | None,
+    before_start: Callable[[], Awaitable[None]] | None = None,
 ) -> _Tally:
-    """Start every worker, open the gate at once, and time each reserve call."""
-    total = config.buyers
-    workers = min(config.concurrency or total, total)
+    """Start every worker, await ``before_start``, open the gate at once, time each call."""
+    total = len(buyers)
+    first = buyers.start
     tally = _Tally(latencies=[0.0] * total, workers=workers)
-    indexes = iter(range(total))  # shared: each buyer index is taken by exactly one worker
+    indexes = iter(buyers)  # shared: each buyer index is taken by exactly one worker
     all_ready = anyio.Event()
     gate = anyio.Event()
     reserve = core.inventory.reserve
-    run_id = config.run_id
     step = max(1, total // 200)
     clock = time.perf_counter
 
@@ -303,7 +422,7 @@ async def _reserve_phase(
                     tally.samples.append(message)
             else:
                 tally.successes += 1
-            tally.latencies[i] = clock() - begun
+            tally.latencies[i - first] = clock() - begun
             tally.done += 1
             if on_progress is not None and (tally.done % step == 0 or tally.done == total):
                 on_progress(tally.done, total)
@@ -312,16 +431,280 @@ async def _reserve_phase(
         for _ in range(workers):
             group.start_soon(worker)
         await all_ready.wait()
+        if before_start is not None:
+            await before_start()
         if on_progress is not None:
             on_progress(0, total)
+        tally.started_at = time.time()
         opened = clock()
         gate.set()
     tally.wall = clock() - opened
     return tally
 
 
+# -- the reserve phase in several processes --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildJob:
+    """One process's share of the buyers (pickled to a spawned process)."""
+
+    child: int
+    url: str
+    settings: Settings
+    sku: str
+    run_id: str
+    first: int
+    stop: int
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildResult:
+    """What one process's reserve phase measured (or all of them, merged)."""
+
+    successes: int
+    rejected: int
+    errors: int
+    workers: int
+    started_at: float
+    """time.time() when its buyers were released."""
+    wall: float
+    latencies: list[float]
+    """Sorted seconds; at most _LATENCY_SAMPLES_PER_PROCESS from one child."""
+    samples: list[str]
+    peak_rss_mb: float
+    coalesced: bool
+
+    @classmethod
+    def of(cls, tally: _Tally, *, coalesced: bool, cap: int | None = None) -> _ChildResult:
+        return cls(
+            successes=tally.successes,
+            rejected=tally.rejected,
+            errors=tally.errors,
+            workers=tally.workers,
+            started_at=tally.started_at,
+            wall=tally.wall,
+            latencies=_thin(sorted(tally.latencies), cap),
+            samples=list(tally.samples),
+            peak_rss_mb=_peak_rss_mb(),
+            coalesced=coalesced,
+        )
+
+    @classmethod
+    def merge(cls, parts: Sequence[_ChildResult]) -> _ChildResult:
+        """Sum the counts; the wall time runs from the earliest start to the latest end."""
+        begin = min(part.started_at for part in parts)
+        end = max(part.started_at + part.wall for part in parts)
+        samples: list[str] = []
+        for part in parts:
+            samples.extend(s for s in part.samples if s not in samples)
+        return cls(
+            successes=sum(part.successes for part in parts),
+            rejected=sum(part.rejected for part in parts),
+            errors=sum(part.errors for part in parts),
+            workers=sum(part.workers for part in parts),
+            started_at=begin,
+            wall=end - begin,
+            latencies=sorted(latency for part in parts for latency in part.latencies),
+            samples=samples[:_ERROR_SAMPLES],
+            peak_rss_mb=max(part.peak_rss_mb for part in parts),
+            coalesced=all(part.coalesced for part in parts),
+        )
+
+
+_Message: TypeAlias = tuple[str, int, object]
+"""From a child: ("progress", i, done), ("done", i, _ChildResult) or ("failed", i, text)."""
+
+
+def _jobs(config: FlashSaleConfig, settings: Settings, sku: str) -> list[_ChildJob]:
+    """Split the buyer indexes (and the concurrency, if bounded) evenly over the processes."""
+    count = config.processes
+    jobs = []
+    for child in range(count):
+        first = config.buyers * child // count
+        stop = config.buyers * (child + 1) // count
+        share = stop - first
+        if config.concurrency is not None:
+            bound = config.concurrency * (child + 1) // count - config.concurrency * child // count
+            share = min(share, max(1, bound))
+        jobs.append(_ChildJob(child, config.url, settings, sku, config.run_id, first, stop, share))
+    return jobs
+
+
+async def _reserve_in_processes(
+    config: FlashSaleConfig, settings: Settings, sku: str, on_progress: ProgressCallback | None
+) -> _ChildResult:
+    """Run the buyers in ``config.processes`` spawned processes and merge what they measured."""
+    context = multiprocessing.get_context("spawn")  # never fork a process running an event loop
+    jobs = _jobs(config, settings, sku)
+    barrier = context.Barrier(len(jobs) + 1)
+    messages: Queue[_Message] = context.Queue()
+    children = [
+        context.Process(
+            target=_child_main,
+            args=(job, barrier, messages),
+            name=f"ordercore-loadtest-{job.child}",
+            daemon=True,
+        )
+        for job in jobs
+    ]
+    finished = False
+    try:
+        for process in children:
+            process.start()
+        if not await _all_ready(barrier, children):
+            failures = await anyio.to_thread.run_sync(_failures, messages, children, jobs)
+            raise StorageError(f"the load-test processes could not start: {failures}")
+        if on_progress is not None:
+            on_progress(0, config.buyers)
+        results = await _collect(messages, children, jobs, config.buyers, on_progress)
+        finished = True
+    finally:
+        await anyio.to_thread.run_sync(_reap, children, finished, abandon_on_cancel=True)
+        messages.close()
+    return _ChildResult.merge([results[job.child] for job in jobs])
+
+
+async def _all_ready(barrier: Barrier, children: Sequence[BaseProcess]) -> bool:
+    """Wait with the children at the barrier; False when one failed or died before it."""
+    ready = False
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while True:
+                await anyio.sleep(0.1)
+                if any(process.exitcode is not None for process in children):
+                    barrier.abort()  # a child died before the barrier: release the others
+                    return
+
+        group.start_soon(watch)
+        try:
+            await anyio.to_thread.run_sync(barrier.wait, _READY_TIMEOUT_S, abandon_on_cancel=True)
+            ready = True
+        except threading.BrokenBarrierError:
+            ready = False
+        finally:
+            group.cancel_scope.cancel()
+    return ready
+
+
+async def _collect(
+    messages: Queue[_Message],
+    children: Sequence[BaseProcess],
+    jobs: Sequence[_ChildJob],
+    total: int,
+    on_progress: ProgressCallback | None,
+) -> dict[int, _ChildResult]:
+    """Read progress and results until every child reported; a failed child raises."""
+    results: dict[int, _ChildResult] = {}
+    done = [0] * len(jobs)
+    while len(results) < len(jobs):
+        message = await anyio.to_thread.run_sync(_next, messages, abandon_on_cancel=True)
+        if message is None:
+            for job, process in zip(jobs, children, strict=True):
+                if job.child not in results and process.exitcode not in (None, 0):
+                    raise StorageError(
+                        f"load-test process {job.child + 1} of {len(jobs)} died "
+                        f"(exit code {process.exitcode}) before reporting"
+                    )
+            continue
+        kind, child, payload = message
+        if kind == "failed":
+            raise StorageError(f"load-test process {child + 1} of {len(jobs)} failed: {payload}")
+        if kind == "done" and isinstance(payload, _ChildResult):
+            results[child] = payload
+            done[child] = jobs[child].stop - jobs[child].first
+        elif kind == "progress" and isinstance(payload, int):
+            done[child] = payload
+        if on_progress is not None:
+            on_progress(sum(done), total)
+    return results
+
+
+def _next(messages: Queue[_Message]) -> _Message | None:
+    try:
+        return messages.get(timeout=_POLL_S)
+    except queue.Empty:
+        return None
+
+
+def _failures(
+    messages: Queue[_Message],
+    children: Sequence[BaseProcess],
+    jobs: Sequence[_ChildJob],
+) -> str:
+    """Why the children did not get ready: their reports, else their exit codes."""
+    deadline = time.monotonic() + 10
+    reports: dict[int, str] = {}
+    while len(reports) < len(jobs) and time.monotonic() < deadline:
+        message = _next(messages)
+        if message is not None and message[0] == "failed":
+            reports[message[1]] = str(message[2])
+        elif message is None and all(process.exitcode is not None for process in children):
+            break
+    for job, process in zip(jobs, children, strict=True):
+        if job.child not in reports and process.exitcode not in (None, 0):
+            reports[job.child] = f"exited with code {process.exitcode}"
+    # a child released by the broken barrier only says so; the cause comes first
+    causes = sorted(reports.items(), key=lambda item: ("BrokenBarrierError" in item[1], item[0]))
+    return "; ".join(f"process {child + 1}: {text}" for child, text in causes) or "no report"
+
+
+def _reap(children: Sequence[BaseProcess], finished: bool) -> None:
+    """Join the children (after a failure: stop the ones still running) and free them."""
+    for process in children:
+        if process.pid is None:  # never started
+            continue
+        process.join(timeout=30 if finished else 1)
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=5)
+        if not process.is_alive():
+            process.close()
+
+
+def _child_main(job: _ChildJob, barrier: Barrier, messages: Queue[_Message]) -> None:
+    """One load-test process: open a core, wait at the barrier, run its buyers, report."""
+    try:
+        result = anyio.run(_child_sale, job, barrier, messages)
+    except BaseException as exc:  # reported to the parent, which raises it as StorageError
+        barrier.abort()
+        messages.put(("failed", job.child, redact(f"{type(exc).__name__}: {exc}", job.url)))
+    else:
+        messages.put(("done", job.child, result))
+
+
+async def _child_sale(job: _ChildJob, barrier: Barrier, messages: Queue[_Message]) -> _ChildResult:
+    async with OrderCore.open(job.url, settings=job.settings) as core:
+
+        async def released() -> None:
+            await anyio.to_thread.run_sync(barrier.wait, _READY_TIMEOUT_S, abandon_on_cancel=True)
+
+        def progress(done: int, total: int) -> None:
+            if done:
+                messages.put(("progress", job.child, done))
+
+        tally = await _reserve_phase(
+            core, job.run_id, job.sku, range(job.first, job.stop), job.workers, progress, released
+        )
+        coalesced = core.inventory.coalescer is not None
+    return _ChildResult.of(tally, coalesced=coalesced, cap=_LATENCY_SAMPLES_PER_PROCESS)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _thin(ordered: list[float], cap: int | None) -> list[float]:
+    """At most ``cap`` values evenly spread over an ascending list (its shape is kept)."""
+    if cap is None or len(ordered) <= cap:
+        return ordered
+    step = len(ordered) / cap
+    return [ordered[int(k * step)] for k in range(cap)]
 
 
 def _percentile(ordered: list[float], percent: float) -> float:

@@ -35,6 +35,7 @@ EXPECTED_ALL = [
     "Reservation",
     "ReservationLine",
     "ReservationStatus",
+    "ReserveRequest",
     "Settings",
     "StatusChange",
     "StockLevel",
