@@ -1,0 +1,122 @@
+"""The channel port: what a sales platform adapter implements.
+
+A channel adapter is one object per shop. Every adapter implements
+:class:`ChannelPort` (credentials, incremental pull, webhook verification, mapping);
+adapters whose platform supports more also implement the optional ports below, and the
+core asks ``isinstance(adapter, StockPushPort)`` before using one. Nothing here knows
+HTTP: adapters translate their transport's errors into ``ordercore.errors``
+(ChannelAuthExpired, ChannelUnavailable, SignatureInvalid, InvalidOrder) at the edge.
+
+Adapters register under the ``ordercore.channels`` entry-point group; the name maps to
+a factory ``(name: str, config: Mapping[str, object]) -> ChannelPort``. Secrets live in
+that config and must never appear in a repr, a log line, an error or the sync ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from ordercore.domain.channels import (
+    ChannelLimits,
+    CredentialStatus,
+    MappedOrder,
+    Page,
+    RawRecord,
+    TimeWindow,
+    WebhookDelivery,
+)
+
+__all__ = [
+    "AfterSalesPort",
+    "ChannelFactory",
+    "ChannelPort",
+    "ShipmentPushPort",
+    "StockPushPort",
+]
+
+
+@runtime_checkable
+class ChannelPort(Protocol):
+    """Pull orders from one shop on one platform, and take its webhooks."""
+
+    name: str
+    """This shop's channel name, unique in the core (``taobao-flagship``)."""
+    kind: str
+    """The adapter's registered name (``taobao``)."""
+    limits: ChannelLimits
+    """What the platform's incremental API allows; the window planner obeys it."""
+
+    async def credential_status(self) -> CredentialStatus:
+        """When each token or scope expires, and whether it can be refreshed."""
+        ...
+
+    async def refresh_credentials(self) -> CredentialStatus:
+        """Refresh tokens where the platform allows; ChannelAuthExpired where it does not."""
+        ...
+
+    async def platform_time(self) -> datetime:
+        """The platform's clock in UTC (windows end ``limits.lag`` behind it)."""
+        ...
+
+    async def fetch_orders(self, window: TimeWindow, page: str | None) -> Page:
+        """One page of orders modified in ``window``; ``page`` is the previous page's token.
+
+        Pages carry the platform's total for the window (the completeness check) and
+        records with times already in UTC. Transient failures raise ChannelUnavailable
+        after the adapter's own retries; expired credentials raise ChannelAuthExpired.
+        """
+        ...
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> WebhookDelivery:
+        """Check a push's signature (in constant time) and freshness; parse its records.
+
+        Raises SignatureInvalid for a forged, tampered, stale or replayed delivery.
+        """
+        ...
+
+    def map_order(self, record: RawRecord) -> MappedOrder:
+        """Map a raw platform order to the canonical Order (InvalidOrder names the field)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+@runtime_checkable
+class StockPushPort(Protocol):
+    """Publish sellable quantities to the shop (the platform sells against them)."""
+
+    async def push_stock(self, quantities: Mapping[str, int]) -> Mapping[str, str | None]:
+        """Set each SKU's listed quantity; per SKU None on success or the platform's error."""
+        ...
+
+
+@runtime_checkable
+class ShipmentPushPort(Protocol):
+    """Tell the platform an order shipped (发货回传)."""
+
+    async def push_shipment(
+        self, external_order_id: str, courier: str, tracking_number: str, lines: Sequence[str]
+    ) -> None:
+        """Record a package of an order (``lines``: the platform's sub-order ids, or all)."""
+        ...
+
+
+@runtime_checkable
+class AfterSalesPort(Protocol):
+    """Pull refunds, returns and exchanges like orders."""
+
+    async def fetch_after_sales(self, window: TimeWindow, page: str | None) -> Page:
+        """One page of after-sale records modified in ``window``."""
+        ...
+
+
+class ChannelFactory(Protocol):
+    """What the ``ordercore.channels`` entry point names."""
+
+    def __call__(self, name: str, config: Mapping[str, object]) -> ChannelPort: ...
