@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -21,7 +22,7 @@ def test_windows_are_contiguous_half_open_and_capped() -> None:
     )
     windows = plan.windows
     assert windows[0].start == datetime(2026, 11, 11, 8, 50, tzinfo=UTC)  # 10 min lookback
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert before.end == after.start
     assert all(w.length <= timedelta(minutes=30) for w in windows)
     assert windows[-1].end == plan.horizon == datetime(2026, 11, 11, 11, 58, 30, tzinfo=UTC)
