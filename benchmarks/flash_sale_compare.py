@@ -1,9 +1,11 @@
 """The flash-sale comparison of issue 3: ordercore against the usual answers, in one run.
 
 N buyers (``--buyers``, default 10,000) each want one unit of one SKU that has M units
-(``--stock``, default 1,000). Every scenario runs that sale once, one after the other in
-this process, and is checked for exactness afterwards (successes == min(N, M), nothing
-oversold, the store's counters match its records; for ordercore ``verify() == []``)::
+(``--stock``, default 1,000). Every scenario runs that sale ``--repeat`` times (default
+3; the row is the median run), one scenario after the other in this process, each sale
+on a fresh store and checked for exactness afterwards (successes == min(N, M), nothing
+oversold, the store's counters match its records; for ordercore ``verify() == []``).
+Rows marked "stock = buyers" run the same sale with M = N, every request granted::
 
     .venv/bin/python benchmarks/flash_sale_compare.py                    # the table
     .venv/bin/python benchmarks/flash_sale_compare.py --json             # one JSON object
@@ -39,7 +41,7 @@ from datetime import UTC, datetime
 
 import anyio
 
-from _scenarios import BY_NAME, SCENARIOS, run_scenario
+from _scenarios import BY_NAME, SCENARIOS, run_repeated
 from _scenarios.common import DEFAULT_REDIS_URL, NotRun, Params, Result, judge
 from _scenarios.postgres import server_version as postgres_version
 
@@ -173,8 +175,10 @@ def _why_missing(results: Sequence[Result], name: str) -> str:
     return f"{name} not run"
 
 
-def run_all(params: Params, names: Sequence[str], *, progress: bool = True) -> list[Result]:
-    """Run the named scenarios one after the other, in table order."""
+def run_all(
+    params: Params, names: Sequence[str], *, repeat: int = 1, progress: bool = True
+) -> list[Result]:
+    """Run the named scenarios one after the other, in table order (median of ``repeat``)."""
     chosen = [scenario for scenario in SCENARIOS if scenario.name in names]
     results = []
     for number, scenario in enumerate(chosen, 1):
@@ -182,11 +186,12 @@ def run_all(params: Params, names: Sequence[str], *, progress: bool = True) -> l
             print(f"[{number}/{len(chosen)}] {scenario.name} ...", end="", file=sys.stderr)
             sys.stderr.flush()
         started = time.perf_counter()
-        result = run_scenario(scenario, params)
+        result = run_repeated(scenario, params, repeat)
         results.append(result)
         if progress:
             took = time.perf_counter() - started
-            detail = f"{result.reservations_per_s:,.0f} reservations/s" if result.ran else ""
+            rates = ", ".join(f"{rate:,.0f}" for rate in result.rates)
+            detail = f"reservations/s: {rates}" if result.ran else result.reason
             print(f" {result.status} in {took:.1f} s {detail}", file=sys.stderr)
     return results
 
@@ -259,7 +264,7 @@ def render_ratios(ratios: Sequence[Ratio]) -> str:
         elif not target.denominators:
             shown = f"{ratio.value:,.0f}/s"
         else:
-            shown = f"{ratio.value:,.1f}x"
+            shown = f"{ratio.value:,.1f}x" if ratio.value >= 1 else f"{ratio.value:.2g}x"
         if target.minimum is None:
             goal = ""
         elif target.percent:
@@ -340,6 +345,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--buyers", type=int, default=10_000, help="buyers, one unit each")
     parser.add_argument("--stock", type=int, default=1_000, help="units on sale")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="sales per scenario, the median is shown (default: %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--only", default="", help="comma-separated scenario names (--list)")
     parser.add_argument(
@@ -369,8 +380,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the comparison (or --list, --profile, --footprint); the exit status."""
     args = _parser().parse_args(argv)
-    if args.buyers <= 0 or args.stock < 0:
-        _parser().error("--buyers must be > 0 and --stock >= 0")
+    if args.buyers <= 0 or args.stock < 0 or args.repeat <= 0:
+        _parser().error("--buyers and --repeat must be > 0, --stock >= 0")
     params = Params(
         buyers=args.buyers,
         stock=args.stock,
@@ -385,8 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return footprint(args.footprint, args.json)
     if args.profile:
         if args.profile not in BY_NAME or not BY_NAME[args.profile].library:
-            names = ", ".join(s.name for s in SCENARIOS if s.library)
-            _parser().error(f"--profile takes one of: {names}")
+            known = ", ".join(s.name for s in SCENARIOS if s.library)
+            _parser().error(f"--profile takes one of: {known}")
         return profile(args.profile, params)
 
     names = [name.strip() for name in args.only.split(",") if name.strip()] or list(BY_NAME)
@@ -394,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         _parser().error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
     about = machine(params)
-    results = run_all(params, names)
+    results = run_all(params, names, repeat=args.repeat)
     ratios = compute_ratios(results)
     if args.json:
         print(
@@ -402,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {
                     "machine": about,
                     "baseline": args.baseline,
+                    "repeat": args.repeat,
                     "scenarios": [result.to_dict() for result in results],
                     "ratios": [ratio.to_dict() for ratio in ratios],
                     "all_exact": all(r.exact for r in results if r.ran or r.status == "failed"),
@@ -414,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Flash sale: {params.buyers:,} buyers x 1 unit, {params.stock:,} units of one SKU; "
             f"{about['platform']}, {about['cpus']} CPUs, Python {about['python']}, "
             f"SQLite {about['sqlite']}, PostgreSQL {about['postgresql'] or 'unreachable'}, "
-            f"Redis {about['redis'] or 'unreachable'}; {about['when']}\n"
+            f"Redis {about['redis'] or 'unreachable'}; {about['when']}; "
+            f"median of {args.repeat} sales per row\n"
         )
         print(render_table(results, args.baseline))
         print()

@@ -143,6 +143,8 @@ class Result:
     p99_ms: float | None = None
     reason: str = ""
     """Why it did not run, or what broke."""
+    rates: list[float] = field(default_factory=list)
+    """reservations/s of every repeat, in run order (this row is their median run)."""
 
     @property
     def ran(self) -> bool:
@@ -176,6 +178,7 @@ class Result:
             "p50_ms": self.p50_ms,
             "p99_ms": self.p99_ms,
             "reason": self.reason,
+            "rates": self.rates,
         }
 
 

@@ -37,7 +37,7 @@ class ThreadProfile:
         try:
             yield
         finally:
-            threading.setprofile(None)  # type: ignore[arg-type]
+            threading.setprofile(None)
 
     def _start_thread(self, frame: FrameType, event: str, arg: Any) -> None:
         profile = cProfile.Profile()

@@ -4,6 +4,7 @@
 
     ordercore demo                      # the flash sale on a fresh SQLite file
     ordercore loadtest --db sqlite:///shop.db --buyers 10000 --stock 1000 --json
+    ordercore loadtest --db postgresql+psycopg://host/shop --processes 4 --no-coalesce
     ordercore migrate --db postgresql+psycopg://host/shop
 
 Exit codes: 0 success, 1 a run that was not exact (or a storage failure), 2 bad input
@@ -39,6 +40,7 @@ from ordercore.core import create_storage
 from ordercore.errors import InvalidInput, OrderCoreError, UnknownAdapter
 from ordercore.loadtest import (
     DEFAULT_SKU,
+    CoalesceMode,
     FlashSaleConfig,
     FlashSaleReport,
     redact,
@@ -97,21 +99,57 @@ def main() -> None:
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
-    help="Reservations in flight at most.  [default: all buyers at once]",
+    help="Reservations in flight at most (over all processes).  [default: all buyers at once]",
 )
 @click.option("--sku", default=DEFAULT_SKU, show_default=True, help="SKU on sale.")
+@click.option(
+    "--coalesce/--no-coalesce",
+    default=None,
+    help="Group concurrent reservations of the SKU into one transaction, or reserve each "
+    "on its own.  [default: auto: grouped on SQLite and PostgreSQL, not on memory]",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Most reservations one grouped transaction decides.  "
+    f"[default: {Settings.model_fields['coalesce_batch_size'].default}]",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="OS processes sharing the buyers, each with its own core on the database "
+    "(SQLite or PostgreSQL; memory:// takes 1).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 def loadtest(
-    url: str | None, buyers: int, stock: int, concurrency: int | None, sku: str, as_json: bool
+    url: str | None,
+    buyers: int,
+    stock: int,
+    concurrency: int | None,
+    sku: str,
+    coalesce: bool | None,
+    batch_size: int | None,
+    processes: int,
+    as_json: bool,
 ) -> None:
     """Run the flash sale: BUYERS buyers race for STOCK units of one SKU.
 
     Exits 0 when the outcome is exact (min(buyers, stock) reservations, no oversell, no
-    drift), 1 when it is not.
+    drift), 1 when it is not, 2 on bad input.
     """
+    mode: CoalesceMode = "auto" if coalesce is None else "on" if coalesce else "off"
     with _database(url, "loadtest.db") as resolved:
         config = FlashSaleConfig(
-            resolved, buyers=buyers, stock=stock, concurrency=concurrency, sku=sku
+            resolved,
+            buyers=buyers,
+            stock=stock,
+            concurrency=concurrency,
+            sku=sku,
+            coalesce=mode,
+            batch_size=batch_size,
+            processes=processes,
         )
         report = _run_flash_sale(config, as_json)
     _finish(report, as_json)
@@ -153,7 +191,10 @@ def _run_flash_sale(config: FlashSaleConfig, as_json: bool) -> FlashSaleReport:
         TimeElapsedColumn(),
         console=Console(stderr=True),
     )
-    task = progress.add_task(f"flash sale on {url_scheme(config.url)}", total=config.buyers)
+    description = f"flash sale on {url_scheme(config.url)}"
+    if config.processes > 1:
+        description += f", {config.processes} processes"
+    task = progress.add_task(description, total=config.buyers)
 
     def advance(done: int, total: int) -> None:
         if not progress.live.is_started:  # shown once the reserve phase begins
@@ -188,6 +229,9 @@ def _render(report: FlashSaleReport) -> None:
         ("buyers", f"{report.buyers:,}"),
         ("stock", f"{report.stock:,}"),
         ("concurrency", f"{report.concurrency:,}"),
+        ("processes", f"{report.processes:,}"),
+        ("coalesce", f"{report.coalesce} ({'grouped' if report.coalesced else 'per request'})"),
+        ("batch size", f"{report.batch_size:,}" if report.coalesced else "-"),
         ("successes", f"{report.successes:,}"),
         ("rejected", f"{report.rejected:,}"),
         ("errors", f"{report.errors:,}"),

@@ -175,8 +175,8 @@ class FlashSaleConfig:
             return [
                 FieldError(
                     "processes",
-                    f"must be 1 with {storage}:// (its data lives in one process; several "
-                    "processes need a shared database: sqlite:/// or postgresql+psycopg://)",
+                    f"must be 1 with the {storage} storage (its data lives in one process; "
+                    "several processes need a shared database: SQLite or PostgreSQL)",
                     self.processes,
                 )
             ]
@@ -214,6 +214,8 @@ class FlashSaleReport:
     batch_size: int
     """The coalescer's largest batch (``Settings.coalesce_batch_size``)."""
     successes: int
+    process_successes: tuple[int, ...]
+    """Successes per process, in process order (one entry when one process ran the buyers)."""
     rejected: int
     """Buyers turned away with InsufficientStock."""
     errors: int
@@ -262,6 +264,7 @@ class FlashSaleReport:
             "coalesced": self.coalesced,
             "batch_size": self.batch_size,
             "successes": self.successes,
+            "process_successes": list(self.process_successes),
             "rejected": self.rejected,
             "errors": self.errors,
             "oversold": self.oversold,
@@ -345,6 +348,7 @@ async def run_flash_sale(
         coalesced=phase.coalesced,
         batch_size=settings.coalesce_batch_size,
         successes=phase.successes,
+        process_successes=phase.by_process,
         rejected=phase.rejected,
         errors=phase.errors,
         oversold=oversold,
@@ -475,6 +479,8 @@ class _ChildResult:
     samples: list[str]
     peak_rss_mb: float
     coalesced: bool
+    by_process: tuple[int, ...]
+    """Successes of each process merged into this one (its own alone for one process)."""
 
     @classmethod
     def of(cls, tally: _Tally, *, coalesced: bool, cap: int | None = None) -> _ChildResult:
@@ -489,6 +495,7 @@ class _ChildResult:
             samples=list(tally.samples),
             peak_rss_mb=_peak_rss_mb(),
             coalesced=coalesced,
+            by_process=(tally.successes,),
         )
 
     @classmethod
@@ -510,6 +517,7 @@ class _ChildResult:
             samples=samples[:_ERROR_SAMPLES],
             peak_rss_mb=max(part.peak_rss_mb for part in parts),
             coalesced=all(part.coalesced for part in parts),
+            by_process=tuple(count for part in parts for count in part.by_process),
         )
 
 
@@ -561,7 +569,8 @@ async def _reserve_in_processes(
         results = await _collect(messages, children, jobs, config.buyers, on_progress)
         finished = True
     finally:
-        await anyio.to_thread.run_sync(_reap, children, finished, abandon_on_cancel=True)
+        with anyio.CancelScope(shield=True):  # never leave a child running behind us
+            await anyio.to_thread.run_sync(_reap, children, finished)
         messages.close()
     return _ChildResult.merge([results[job.child] for job in jobs])
 
@@ -653,12 +662,15 @@ def _failures(
 
 def _reap(children: Sequence[BaseProcess], finished: bool) -> None:
     """Join the children (after a failure: stop the ones still running) and free them."""
-    for process in children:
-        if process.pid is None:  # never started
-            continue
-        process.join(timeout=30 if finished else 1)
+    started = [process for process in children if process.pid is not None]
+    if not finished:
+        for process in started:
+            if process.is_alive():
+                process.terminate()
+    for process in started:
+        process.join(timeout=30 if finished else 5)
         if process.is_alive():
-            process.terminate()
+            process.kill()
             process.join(timeout=5)
         if not process.is_alive():
             process.close()

@@ -167,6 +167,56 @@ def test_bad_numbers_are_usage_errors(args: list[str]) -> None:
     assert result.stdout == ""
 
 
+def test_coalescing_defaults_to_auto_and_is_used_on_sqlite(tmp_path: Path) -> None:
+    """Without a flag the mode is "auto" and SQLite gets the coalescer; --json says so."""
+    url = _sqlite_url(tmp_path / "shop.db")
+    result = _invoke("loadtest", "--db", url, "--buyers", "300", "--stock", "60", "--json")
+
+    assert result.exit_code == 0, result.output
+    report = _one_json_object(result.stdout)
+    assert (report["coalesce"], report["coalesced"], report["processes"]) == ("auto", True, 1)
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode", "coalesced"),
+    [(["--no-coalesce"], "off", False), (["--coalesce", "--batch-size", "25"], "on", True)],
+)
+def test_coalesce_flags_reach_the_core(
+    tmp_path: Path, flags: list[str], mode: str, coalesced: bool
+) -> None:
+    """--no-coalesce reserves per request, --coalesce groups (with --batch-size); both exact."""
+    url = _sqlite_url(tmp_path / "shop.db")
+    result = _invoke("loadtest", "--db", url, "--buyers", "400", "--stock", "90", *flags, "--json")
+
+    assert result.exit_code == 0, result.output
+    report = _one_json_object(result.stdout)
+    assert (report["coalesce"], report["coalesced"]) == (mode, coalesced)
+    assert (report["successes"], report["oversold"], report["exact"]) == (90, 0, True)
+    if coalesced:
+        assert report["batch_size"] == 25
+
+
+def test_processes_on_memory_exits_2_naming_processes() -> None:
+    """--processes 2 with memory:// exits 2 with one line naming `processes`, nothing on stdout."""
+    result = _invoke("loadtest", "--db", "memory://", "--processes", "2", "--json")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "processes: must be 1 with the memory storage" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["--processes", "0"], ["--batch-size", "0"], ["--batch-size", "10001"]]
+)
+def test_bad_processes_or_batch_size_exit_2(args: list[str]) -> None:
+    """Zero processes, a zero batch or one above 10,000 exit 2 without output on stdout."""
+    result = _invoke("loadtest", "--db", "memory://", *args, "--json")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
 def test_blank_sku_exits_2() -> None:
     """A blank --sku is rejected by the library's validation and exits 2 without a traceback."""
     result = _invoke("loadtest", "--db", "memory://", "--sku", " ")

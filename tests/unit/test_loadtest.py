@@ -6,8 +6,16 @@ import json
 
 import pytest
 
+from ordercore.config import Settings
 from ordercore.errors import InvalidInput, UnknownAdapter
-from ordercore.loadtest import FlashSaleConfig, redact, run_flash_sale, url_scheme
+from ordercore.loadtest import (
+    FlashSaleConfig,
+    _ChildResult,
+    _jobs,
+    redact,
+    run_flash_sale,
+    url_scheme,
+)
 
 REQUIRED_KEYS = {
     "buyers",
@@ -26,6 +34,11 @@ REQUIRED_KEYS = {
     "peak_rss_mb",
     "elapsed_s",
     "requests_per_s",
+    "processes",
+    "coalesce",
+    "coalesced",
+    "batch_size",
+    "process_successes",
 }
 
 
@@ -101,10 +114,16 @@ async def test_progress_reaches_the_total() -> None:
         ({"stock": -1}, "stock"),
         ({"concurrency": 0}, "concurrency"),
         ({"sku": " "}, "sku"),
+        ({"processes": 0}, "processes"),
+        ({"processes": -2}, "processes"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"batch_size": 10_001}, "batch_size"),
+        ({"coalesce": "sometimes"}, "coalesce"),
     ],
 )
 async def test_bad_parameters_raise_invalid_input(changes: dict[str, object], field: str) -> None:
-    """Non-positive buyers, negative stock, zero concurrency or a blank SKU raise InvalidInput."""
+    """Bad buyers, stock, concurrency, SKU, processes, batch size or mode raise InvalidInput."""
     config = FlashSaleConfig("memory://", **changes)  # type: ignore[arg-type]
 
     with pytest.raises(InvalidInput) as caught:
@@ -139,3 +158,98 @@ def test_url_scheme_and_redact_never_reveal_a_password() -> None:
     masked = redact(f"cannot reach {url}; auth s3cret failed", url)
     assert "s3cret" not in masked
     assert "db.example" not in masked
+
+
+@pytest.mark.anyio
+async def test_several_processes_on_memory_raise_invalid_input_naming_processes() -> None:
+    """processes=2 on memory:// raises InvalidInput on `processes`: each process has its own."""
+    with pytest.raises(InvalidInput, match="memory storage") as caught:
+        await run_flash_sale(FlashSaleConfig("memory://", buyers=10, stock=5, processes=2))
+
+    assert [error.field for error in caught.value.errors] == ["processes"]
+
+
+@pytest.mark.anyio
+async def test_more_processes_than_buyers_raise_invalid_input() -> None:
+    """processes > buyers is refused on `processes`: every process needs a buyer."""
+    config = FlashSaleConfig("sqlite:///unused.db", buyers=2, stock=1, processes=3)
+
+    with pytest.raises(InvalidInput) as caught:
+        await run_flash_sale(config)
+
+    assert [error.field for error in caught.value.errors] == ["processes"]
+
+
+@pytest.mark.anyio
+async def test_memory_defaults_to_auto_without_the_coalescer() -> None:
+    """By default the mode is "auto", and memory (no batching preference) is not coalesced."""
+    report = await run_flash_sale(FlashSaleConfig("memory://", buyers=50, stock=10))
+
+    assert (report.coalesce, report.coalesced, report.processes) == ("auto", False, 1)
+    assert report.process_successes == (10,)
+    assert report.to_dict()["coalesced"] is False
+
+
+@pytest.mark.anyio
+async def test_coalesce_on_uses_the_coalescer_and_stays_exact() -> None:
+    """coalesce="on" with batch_size=16 makes the core group reservations, still exact."""
+    report = await run_flash_sale(
+        FlashSaleConfig("memory://", buyers=1_000, stock=100, coalesce="on", batch_size=16)
+    )
+
+    assert (report.coalesce, report.coalesced, report.batch_size) == ("on", True, 16)
+    assert (report.successes, report.rejected, report.oversold) == (100, 900, 0)
+    assert report.exact
+
+
+def test_coalesce_and_batch_size_override_the_given_settings() -> None:
+    """effective_settings() keeps the caller's settings and applies coalesce and batch_size."""
+    base = Settings(default_warehouse="north", coalesce_reservations="on")
+    config = FlashSaleConfig("memory://", settings=base, coalesce="off", batch_size=64)
+
+    effective = config.effective_settings()
+
+    assert effective.coalesce_reservations == "off"
+    assert effective.coalesce_batch_size == 64
+    assert effective.default_warehouse == "north"
+    assert FlashSaleConfig("memory://", settings=base).effective_settings() is base
+
+
+def test_buyers_are_split_evenly_over_processes_once_each() -> None:
+    """10 buyers over 3 processes: shares of 3, 3 and 4 covering every index exactly once."""
+    config = FlashSaleConfig("sqlite:///x.db", buyers=10, processes=3, concurrency=5)
+
+    jobs = _jobs(config, Settings(), "SKU")
+
+    covered = [i for job in jobs for i in range(job.first, job.stop)]
+    assert covered == list(range(10))
+    assert [job.stop - job.first for job in jobs] == [3, 3, 4]
+    assert sum(job.workers for job in jobs) == 5
+
+
+def test_merged_processes_span_earliest_start_to_latest_end() -> None:
+    """Merging sums counts, spans first start to last end and pools the latency samples."""
+
+    def part(
+        successes: int, started_at: float, wall: float, latencies: list[float]
+    ) -> _ChildResult:
+        return _ChildResult(
+            successes=successes,
+            rejected=10 - successes,
+            errors=0,
+            workers=4,
+            started_at=started_at,
+            wall=wall,
+            latencies=latencies,
+            samples=[],
+            peak_rss_mb=50.0,
+            coalesced=True,
+            by_process=(successes,),
+        )
+
+    merged = _ChildResult.merge([part(6, 100.0, 2.0, [0.1, 0.3]), part(4, 100.5, 2.5, [0.2])])
+
+    assert (merged.successes, merged.rejected, merged.workers) == (10, 10, 8)
+    assert merged.wall == pytest.approx(3.0)
+    assert merged.latencies == [0.1, 0.2, 0.3]
+    assert merged.by_process == (6, 4)
