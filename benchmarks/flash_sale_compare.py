@@ -97,6 +97,23 @@ TARGETS = [
         0.5,
         percent=True,
     ),
+    Target("PostgreSQL bulk / PostgreSQL naive", "lib-pg-bulk", ("pg-naive",), 30),
+    Target("PostgreSQL bulk / Redis Lua pipelined", "lib-pg-bulk", ("redis-lua-pipelined",), 2),
+    Target(
+        "PostgreSQL bulk / raw grouped ceiling",
+        "lib-pg-bulk",
+        ("pg-grouped-32", "pg-grouped-500"),
+        0.5,
+        percent=True,
+    ),
+    Target(
+        "SQLite bulk / raw grouped ceiling",
+        "lib-sqlite-bulk",
+        ("sqlite-grouped-100", "sqlite-grouped-500"),
+        0.5,
+        percent=True,
+    ),
+    Target("PostgreSQL bulk, stock = buyers, reservations/s", "lib-pg-bulk-granted", ()),
     Target(
         "memory bulk, stock = buyers, reservations/s",
         "lib-memory-bulk-granted",

@@ -203,6 +203,9 @@ SALES: dict[str, LibrarySale] = {
     "lib-sqlite-coalesced": LibrarySale("sqlite", coalesce=True),
     "lib-memory": LibrarySale("memory"),
     "lib-memory-coalesced": LibrarySale("memory", coalesce=True),
+    "lib-pg-bulk": LibrarySale("postgresql", bulk=True),
+    "lib-pg-bulk-granted": LibrarySale("postgresql", bulk=True),
+    "lib-sqlite-bulk": LibrarySale("sqlite", bulk=True),
     "lib-memory-bulk": LibrarySale("memory", bulk=True),
     "lib-memory-bulk-granted": LibrarySale("memory", bulk=True),
 }
@@ -221,6 +224,19 @@ SCENARIOS = {
             "postgresql",
             SALES["lib-pg-coalesced"],
         ),
+        _scenario(
+            "lib-pg-bulk",
+            f"ordercore PostgreSQL, bulk reserve_many ({BULK} per call)",
+            "postgresql",
+            SALES["lib-pg-bulk"],
+        ),
+        _scenario(
+            "lib-pg-bulk-granted",
+            f"ordercore PostgreSQL, bulk reserve_many ({BULK} per call), stock = buyers",
+            "postgresql",
+            SALES["lib-pg-bulk-granted"],
+            all_granted=True,
+        ),
     ],
     "sqlite": [
         _scenario(
@@ -234,6 +250,12 @@ SCENARIOS = {
             "ordercore SQLite, coalesced (task per buyer)",
             "sqlite",
             SALES["lib-sqlite-coalesced"],
+        ),
+        _scenario(
+            "lib-sqlite-bulk",
+            f"ordercore SQLite, bulk reserve_many ({BULK} per call)",
+            "sqlite",
+            SALES["lib-sqlite-bulk"],
         ),
     ],
     "memory": [

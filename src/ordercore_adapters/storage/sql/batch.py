@@ -70,7 +70,7 @@ class _Sale:
 def reserve_batch(conn: Connection, sql: Statements, drafts: Sequence[Reservation]) -> BatchResult:
     """Decide every draft under one lock of the level; write the winners in bulk."""
     sku, warehouse = batch_key(drafts)
-    existing = load_many(conn, sql, [draft.order_id for draft in drafts])
+    existing = _existing(conn, sql, [draft.order_id for draft in drafts])
     at_level = {"p_sku": sku, "p_warehouse": warehouse}
     level = conn.execute(sql.level_for_batch, at_level).first()
     if level is None:
@@ -117,6 +117,12 @@ def reserve_batch(conn: Connection, sql: Statements, drafts: Sequence[Reservatio
     return BatchResult(tuple(outcomes), left)
 
 
+def _existing(conn: Connection, sql: Statements, order_ids: list[str]) -> dict[str, Reservation]:
+    """Reservations already held by these orders: an index-only probe, a full load on a hit."""
+    held = [row[0] for row in conn.execute(sql.orders_with_reservations, {"p_orders": order_ids})]
+    return load_many(conn, sql, held) if held else {}
+
+
 def _winner(
     outcome: Reservation | Exception, raced: dict[str, Reservation], won: dict[str, Reservation]
 ) -> Reservation | Exception:
@@ -134,7 +140,33 @@ def _insert_headers(
     The unique order id is the idempotency key across processes: ON CONFLICT DO NOTHING
     waits for a concurrent insert of the same order and then skips it.
     """
-    inserted = conn.execute(
+    if sql.unnest_headers is not None:
+        inserted = conn.execute(
+            sql.unnest_headers,
+            {
+                "p_ids": [draft.id for draft in granted],
+                "p_orders": [draft.order_id for draft in granted],
+                "p_buyers": [draft.buyer_id for draft in granted],
+                "p_statuses": [_ACTIVE] * len(granted),
+                "p_created": [draft.created_at for draft in granted],
+                "p_updated": [draft.updated_at for draft in granted],
+                "p_expires": [draft.expires_at for draft in granted],
+                "p_deadlines": [draft.payment_deadline for draft in granted],
+                "p_paid": [draft.paid for draft in granted],
+            },
+        ).all()
+    else:
+        inserted = _insert_header_rows(conn, sql, granted)
+    if len(inserted) == len(granted):
+        return {}
+    ids = {row[0] for row in inserted}
+    return {draft.order_id: draft for draft in granted if draft.id not in ids}
+
+
+def _insert_header_rows(
+    conn: Connection, sql: Statements, granted: list[Reservation]
+) -> Sequence[Any]:
+    return conn.execute(
         sql.insert_reservation,
         [
             {
@@ -151,10 +183,6 @@ def _insert_headers(
             for draft in granted
         ],
     ).all()
-    if len(inserted) == len(granted):
-        return {}
-    ids = {row[0] for row in inserted}
-    return {draft.order_id: draft for draft in granted if draft.id not in ids}
 
 
 def _lock_sale(
@@ -194,7 +222,13 @@ def _write(
         for draft in granted:
             if draft.buyer_id:
                 bought[draft.buyer_id] = bought.get(draft.buyer_id, 0) + draft.lines[0].quantity
-        if bought:
+        if bought and sql.unnest_purchases is not None:
+            buyers = sorted(bought)
+            conn.execute(
+                sql.unnest_purchases,
+                {"p_sku": sku, "p_buyers": buyers, "p_qtys": [bought[b] for b in buyers]},
+            )
+        elif bought:
             conn.execute(
                 sql.add_purchase,
                 [
@@ -202,6 +236,18 @@ def _write(
                     for buyer, quantity in sorted(bought.items())
                 ],
             )
+    if sql.unnest_lines is not None:
+        conn.execute(
+            sql.unnest_lines,
+            {
+                "p_sku": sku,
+                "p_warehouse": warehouse,
+                "p_sale": sale_id,
+                "p_ids": [draft.id for draft in granted],
+                "p_qtys": [draft.lines[0].quantity for draft in granted],
+            },
+        )
+        return
     conn.execute(
         sql.insert_lines,
         [

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     TextClause,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -249,6 +250,47 @@ class Statements:
             .where(R.c.order_id.in_(bindparam("p_orders", expanding=True)))
             .order_by(R.c.order_id, RL.c.sku, RL.c.warehouse)
         )
+        # One statement text whatever the batch size on PostgreSQL (an array parameter),
+        # so psycopg's statement cache keeps hitting; SQLite expands an IN list.
+        if dialect == "postgresql":
+            orders_param = bindparam("p_orders", type_=postgresql.ARRAY(String()))
+            self.orders_with_reservations = select(R.c.order_id).where(
+                R.c.order_id == any_(orders_param)
+            )
+        else:
+            self.orders_with_reservations = select(R.c.order_id).where(
+                R.c.order_id.in_(bindparam("p_orders", expanding=True))
+            )
+        # PostgreSQL bulk writes of the hot-SKU batch: one statement with array parameters
+        # (unnest) instead of a multi-row VALUES list, so the text never changes with the
+        # batch size, psycopg parses it once, and 500 rows cost one small statement.
+        self.unnest_headers: TextClause | None = None
+        self.unnest_lines: TextClause | None = None
+        self.unnest_purchases: TextClause | None = None
+        if dialect == "postgresql":
+            self.unnest_headers = text(
+                "INSERT INTO reservations (id, order_id, buyer_id, status, created_at,"
+                " updated_at, expires_at, payment_deadline, paid)"
+                " SELECT * FROM unnest(CAST(:p_ids AS varchar[]), CAST(:p_orders AS varchar[]),"
+                " CAST(:p_buyers AS varchar[]), CAST(:p_statuses AS varchar[]),"
+                " CAST(:p_created AS timestamptz[]), CAST(:p_updated AS timestamptz[]),"
+                " CAST(:p_expires AS timestamptz[]), CAST(:p_deadlines AS timestamptz[]),"
+                " CAST(:p_paid AS boolean[]))"
+                " ON CONFLICT (order_id) DO NOTHING RETURNING id"
+            )
+            self.unnest_lines = text(
+                "INSERT INTO reservation_lines (reservation_id, sku, warehouse, quantity, sale_id)"
+                " SELECT r, CAST(:p_sku AS varchar), CAST(:p_warehouse AS varchar), q,"
+                " CAST(:p_sale AS varchar)"
+                " FROM unnest(CAST(:p_ids AS varchar[]), CAST(:p_qtys AS bigint[])) AS t(r, q)"
+            )
+            self.unnest_purchases = text(
+                "INSERT INTO buyer_purchases (sku, buyer_id, quantity)"
+                " SELECT CAST(:p_sku AS varchar), b, q"
+                " FROM unnest(CAST(:p_buyers AS varchar[]), CAST(:p_qtys AS bigint[])) AS t(b, q)"
+                " ON CONFLICT (sku, buyer_id)"
+                " DO UPDATE SET quantity = buyer_purchases.quantity + excluded.quantity"
+            )
         # The hot-SKU batch locks its level (and the SKU's sale and its buyers' rows) once
         # and decides every request in Python; SQLite ignores FOR UPDATE (BEGIN IMMEDIATE
         # already holds the database's write lock).
