@@ -70,3 +70,12 @@ class Settings(BaseSettings):
 
     remaining_staleness: timedelta = timedelta(milliseconds=500)
     """How old the flash-sale display counter (``inventory.remaining``) may be."""
+
+    credential_warning: timedelta = timedelta(days=3)
+    """How long before a channel credential expires the operators are warned."""
+
+    window_rescans: Annotated[int, Field(ge=0, le=10)] = 2
+    """How often a sync re-scans a window that came back short before failing closed."""
+
+    intake_batch_size: Annotated[int, Field(gt=0, le=10_000)] = 500
+    """Orders one intake transaction upserts."""

@@ -19,6 +19,7 @@ from ordercore.config import Settings
 from ordercore.errors import UnknownAdapter
 from ordercore.ports.clock import Clock, OffsetClock
 from ordercore.ports.storage import Storage
+from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
 from ordercore.services.reservations import InventoryService
 
@@ -71,6 +72,7 @@ class OrderCore:
         self.settings = settings
         self.inventory = InventoryService(storage, clock, settings)
         self.orders = OrderService(storage, clock)
+        self.intake = IntakeService(storage, clock, settings, self.inventory)
 
     @classmethod
     @asynccontextmanager

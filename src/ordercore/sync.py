@@ -23,10 +23,11 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ordercore.config import Settings
 from ordercore.core import OrderCore
 from ordercore.ports.clock import Clock
+from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
 from ordercore.services.reservations import InventoryService
 
-__all__ = ["SyncInventory", "SyncOrderCore", "SyncOrders"]
+__all__ = ["SyncIntake", "SyncInventory", "SyncOrderCore", "SyncOrders"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -96,6 +97,15 @@ class SyncOrders(_Bridge):
     transition = _blocking(OrderService.transition)
 
 
+class SyncIntake(_Bridge):
+    """``core.intake`` without ``await``; see IntakeService for each method."""
+
+    sync = _blocking(IntakeService.sync)
+    ingest_webhook = _blocking(IntakeService.ingest_webhook)
+    runs = _blocking(IntakeService.runs)
+    rejects = _blocking(IntakeService.rejects)
+
+
 class SyncOrderCore:
     """The blocking twin of :class:`OrderCore`. Make one with :meth:`open`."""
 
@@ -104,6 +114,7 @@ class SyncOrderCore:
         self.settings = core.settings
         self.inventory = SyncInventory(core.inventory, portal)
         self.orders = SyncOrders(core.orders, portal)
+        self.intake = SyncIntake(core.intake, portal)
 
     @classmethod
     @contextmanager

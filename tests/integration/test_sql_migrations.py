@@ -10,14 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, inspect, text
 
 from ordercore.config import Settings
+from ordercore.domain.intake import UpsertOutcome
+from ordercore.domain.orders import Order, OrderLine
 from ordercore.errors import StorageError
 from ordercore_adapters.storage.sql import SqlStorage
 from ordercore_adapters.storage.sql.engine import create_sql_engine, parse_url
+from ordercore_adapters.storage.sql.migrate import alembic_config
 from ordercore_adapters.storage.sql.schema import metadata
 from support.postgres import fresh_postgres_database
 from support.sql_workers import open_and_close
@@ -32,6 +36,10 @@ TABLES = {
     "reservations",
     "stock_levels",
     "stock_movements",
+    "sync_cursors",
+    "sync_rejects",
+    "sync_runs",
+    "webhook_deliveries",
 }
 
 
@@ -103,8 +111,60 @@ async def test_reopening_a_migrated_database_keeps_data(url: str, engine: Engine
     assert [(level.sku, level.on_hand) for level in levels] == [("A", 5)]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
-            "0001"
+            "0002"
         ]
+
+
+def _migrate_to(engine: Engine, revision: str, *, down: bool = False) -> None:
+    with engine.connect() as conn, conn.begin():
+        step = command.downgrade if down else command.upgrade
+        step(alembic_config(conn), revision)
+
+
+async def test_an_0001_database_with_orders_upgrades_to_intake(url: str, engine: Engine) -> None:
+    """0002 adds the intake tables to a 0001 database; its orders stay, as the oldest version."""
+    _migrate_to(engine, "0001")
+    now = datetime.now(UTC)
+    order = Order(
+        id="o1",
+        external_id="e1",
+        lines=(OrderLine(sku="A", quantity=1),),
+        created_at=now,
+        updated_at=now,
+    )
+    with engine.connect() as conn, conn.begin():
+        conn.execute(
+            text(
+                "INSERT INTO orders (id, channel, external_id, status, buyer_id, version,"
+                " created_at, updated_at, document) VALUES ('o1', 'direct', 'e1',"
+                " 'pending_payment', '', 0, :now, :now, :document)"
+            ),
+            {"now": now, "document": order.model_dump_json(exclude={"source_modified_at"})},
+        )
+    storage = SqlStorage(url, Settings())
+    await storage.open()
+    try:
+        async with storage.unit_of_work() as uow:
+            assert await uow.orders.get("o1") == order
+            newer = order.model_copy(update={"source_modified_at": now, "remark": "newer"})
+            assert await uow.orders.upsert_many([newer]) == [UpsertOutcome.UPDATED]
+            await uow.commit()
+    finally:
+        await storage.close()
+    assert _diffs(engine, metadata) == []
+
+
+async def test_0002_downgrades_and_upgrades_again(url: str, engine: Engine) -> None:
+    """Downgrading to 0001 drops the intake schema; upgrading again matches schema.py."""
+    storage = SqlStorage(url, Settings())
+    await storage.open()
+    await storage.close()
+    _migrate_to(engine, "0001", down=True)
+    names = set(inspect(engine).get_table_names())
+    assert not names & {"sync_cursors", "sync_runs", "sync_rejects", "webhook_deliveries"}
+    assert "source_modified_at" not in {c["name"] for c in inspect(engine).get_columns("orders")}
+    _migrate_to(engine, "head")
+    assert _diffs(engine, metadata) == []
 
 
 async def test_migrate_on_open_off_leaves_the_schema_to_migrate(url: str) -> None:

@@ -12,9 +12,10 @@ from anyio.from_thread import BlockingPortal
 import ordercore
 from ordercore import ManualClock, Settings
 from ordercore.ports.storage import Storage
+from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
 from ordercore.services.reservations import InventoryService
-from ordercore.sync import SyncInventory, SyncOrders
+from ordercore.sync import SyncIntake, SyncInventory, SyncOrders
 
 # Change this list only on purpose: every entry is a promise to users (and a CHANGELOG line).
 EXPECTED_ALL = [
@@ -64,6 +65,16 @@ _TWINS = [
         InventoryService(_NO_STORAGE, ManualClock(), Settings()), SyncInventory, id="inventory"
     ),
     pytest.param(OrderService(_NO_STORAGE, ManualClock()), SyncOrders, id="orders"),
+    pytest.param(
+        IntakeService(
+            _NO_STORAGE,
+            ManualClock(),
+            Settings(),
+            InventoryService(_NO_STORAGE, ManualClock(), Settings()),
+        ),
+        SyncIntake,
+        id="intake",
+    ),
 ]
 
 

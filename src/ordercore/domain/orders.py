@@ -167,6 +167,8 @@ class Order(BaseModel):
     updated_at: datetime
     status_history: tuple[StatusChange, ...] = ()
     version: Annotated[int, Field(ge=0)] = 0
+    source_modified_at: datetime | None = None
+    """The platform's modification time of the version we hold (newest version wins)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

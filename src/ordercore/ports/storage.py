@@ -28,12 +28,14 @@ The shared contract suite in :mod:`ordercore.testing` states all of it as tests.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 from ordercore.config import Settings
+from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun, UpsertOutcome
 from ordercore.domain.inventory import (
     BatchResult,
     Drift,
@@ -45,6 +47,7 @@ from ordercore.domain.inventory import (
 from ordercore.domain.orders import Order, OrderStatus
 
 __all__ = [
+    "IntakeRepository",
     "InventoryRepository",
     "OrderRepository",
     "Storage",
@@ -207,6 +210,71 @@ class OrderRepository(Protocol):
         """Orders, newest first, optionally of one status."""
         ...
 
+    async def get_many_by_external(
+        self, channel: str, external_ids: Sequence[str]
+    ) -> dict[str, Order]:
+        """The stored orders of one channel among ``external_ids``, by external id; one read."""
+        ...
+
+    async def upsert_many(self, orders: Sequence[Order]) -> builtins.list[UpsertOutcome]:
+        """Store channel orders exactly once per (channel, external_id), newest version winning.
+
+        For each order, aligned with the input: CREATED when the key is new; UPDATED when
+        its ``source_modified_at`` is later than the stored one's (the document is
+        replaced and ``version`` bumped); UNCHANGED when it is the same; STALE when it is
+        older (nothing written). A None ``source_modified_at`` counts as oldest. The
+        comparison is part of the write (a conditional UPDATE), so concurrent intakes of
+        one order from poll and webhook cannot regress it. Two versions of one key in one
+        call are applied in order. Batched: one round trip per statement, not per order.
+        An existing key keeps its stored id; a new key whose id another order already
+        holds raises DuplicateOrder and nothing from the call is kept.
+        """
+        ...
+
+
+class IntakeRepository(Protocol):
+    """Channel intake bookkeeping: cursors, the sync ledger, rejects, webhook dedup."""
+
+    async def cursor(self, channel: str, feed: Feed) -> Cursor | None:
+        """Where the channel's feed is complete up to, if it ever completed a window."""
+        ...
+
+    async def advance_cursor(self, cursor: Cursor) -> bool:
+        """Move the feed's cursor to ``cursor.position`` if that is later; False otherwise.
+
+        Runs in the same unit of work as the orders the window stored, so the cursor never
+        gets ahead of them.
+        """
+        ...
+
+    async def save_run(self, run: SyncRun) -> None:
+        """Insert or replace a ledger entry (keyed by run id)."""
+        ...
+
+    async def runs(self, channel: str | None = None, *, limit: int = 50) -> list[SyncRun]:
+        """Ledger entries, newest first (by started_at, then id), optionally of one channel."""
+        ...
+
+    async def add_rejects(self, records: Sequence[RejectedRecord]) -> None:
+        """Keep raw payloads that failed mapping or storing, for replay."""
+        ...
+
+    async def rejects(
+        self, channel: str | None = None, *, unresolved_only: bool = True, limit: int = 100
+    ) -> list[RejectedRecord]:
+        """Kept rejects, oldest first, optionally of one channel and only unresolved ones."""
+        ...
+
+    async def resolve_reject(self, reject_id: str, at: datetime) -> bool:
+        """Mark a reject replayed successfully; False when unknown or already resolved."""
+        ...
+
+    async def remember_deliveries(
+        self, channel: str, message_ids: Sequence[str], at: datetime
+    ) -> set[str]:
+        """Record webhook message ids; return those not seen before (the rest are replays)."""
+        ...
+
 
 @runtime_checkable
 class UnitOfWork(Protocol):
@@ -214,6 +282,7 @@ class UnitOfWork(Protocol):
 
     inventory: InventoryRepository
     orders: OrderRepository
+    intake: IntakeRepository
 
     async def __aenter__(self) -> Self: ...
 

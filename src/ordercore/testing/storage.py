@@ -46,6 +46,7 @@ from ordercore.testing.storage_base import (
 )
 from ordercore.testing.storage_batch import BatchContract
 from ordercore.testing.storage_concurrency import ConcurrencyContract
+from ordercore.testing.storage_intake import IntakeContract
 from ordercore.testing.storage_orders import OrderContract, sample_order
 
 __all__ = ["StorageContract", "StorageFactory"]
@@ -516,5 +517,6 @@ class StorageContract(
     BatchContract,
     ConcurrencyContract,
     OrderContract,
+    IntakeContract,
 ):
     """The whole storage contract. Mix in and provide ``make_storage``."""

@@ -16,6 +16,8 @@ import pytest
 
 from ordercore.config import Settings
 from ordercore.core import create_storage
+from ordercore.domain.channels import RecordKind
+from ordercore.domain.intake import Cursor, Feed, RejectedRecord, RunStatus, SyncRun
 from ordercore.domain.inventory import (
     Drift,
     FlashSale,
@@ -343,3 +345,54 @@ async def test_verify_recomputes_instead_of_trusting_counters(storage: MemorySto
         ("flash_sold", ("A",), 9, 2),
         ("buyer_purchases", ("A", "ann"), 1, 2),
     ]
+
+
+async def test_rollback_undoes_intake_changes_to_their_previous_values(
+    storage: MemoryStorage,
+) -> None:
+    """rollback() restores replaced orders, moved cursors, replaced runs and resolved rejects."""
+    v1 = order("o1").model_copy(update={"source_modified_at": T0, "channel": "jd"})
+    v2 = v1.model_copy(update={"source_modified_at": T0 + TTL, "remark": "newer"})
+    run = SyncRun(id="r1", channel="jd", started_at=T0)
+    kept = RejectedRecord(
+        id="x1",
+        channel="jd",
+        kind=RecordKind.ORDER,
+        external_id="ext-o9",
+        modified_at=T0,
+        payload={"a": 1},
+        reason="bad",
+        rejected_at=T0,
+    )
+    async with storage.unit_of_work() as uow:
+        await uow.orders.upsert_many([v1])
+        await uow.intake.advance_cursor(
+            Cursor(channel="jd", feed=Feed.ORDERS, position=T0, updated_at=T0)
+        )
+        await uow.intake.save_run(run)
+        await uow.intake.add_rejects([kept])
+        await uow.intake.remember_deliveries("jd", ["m1"], T0)
+        await uow.commit()
+
+    async def snapshot(uow: UnitOfWork) -> tuple[object, ...]:
+        return (
+            await uow.orders.get_many_by_external("jd", ["ext-o1", "ext-o2"]),
+            await uow.intake.cursor("jd", Feed.ORDERS),
+            await uow.intake.runs(),
+            await uow.intake.rejects(unresolved_only=False),
+        )
+
+    async with storage.unit_of_work() as uow:
+        before = await snapshot(uow)
+        later = T0 + TTL
+        assert await uow.orders.upsert_many([v2, order("o2").model_copy(update={"channel": "jd"})])
+        assert await uow.intake.advance_cursor(
+            Cursor(channel="jd", feed=Feed.ORDERS, position=later, updated_at=later)
+        )
+        await uow.intake.save_run(run.model_copy(update={"status": RunStatus.SUCCEEDED}))
+        assert await uow.intake.resolve_reject("x1", later)
+        assert await uow.intake.remember_deliveries("jd", ["m1", "m2"], later) == {"m2"}
+        assert await snapshot(uow) != before
+        await uow.rollback()
+        assert await snapshot(uow) == before
+        assert await uow.intake.remember_deliveries("jd", ["m1", "m2"], later) == {"m2"}

@@ -11,8 +11,9 @@ work for its whole life, is what makes each stock check and change one atomic st
 an undo log gives the unit its all-or-nothing rollback.
 """
 
+from ._intake import MemoryIntake
 from ._inventory import MemoryInventory
 from ._orders import MemoryOrders
 from ._storage import MemoryStorage, MemoryUnitOfWork
 
-__all__ = ["MemoryInventory", "MemoryOrders", "MemoryStorage", "MemoryUnitOfWork"]
+__all__ = ["MemoryIntake", "MemoryInventory", "MemoryOrders", "MemoryStorage", "MemoryUnitOfWork"]

@@ -6,20 +6,30 @@ a bumped copy on save, and handed out without copying.
 
 from __future__ import annotations
 
+import builtins
 import heapq
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
+from ordercore.domain.intake import UpsertOutcome
 from ordercore.domain.orders import Order, OrderStatus
 from ordercore.errors import ConcurrencyConflict, DuplicateOrder, OrderNotFound
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryState, UndoLog, Unit, closed_unit, undo_to
 
 __all__ = ["MemoryOrders"]
 
 
 def _newest_first(order: Order) -> tuple[datetime, str]:
     return (order.created_at, order.id)
+
+
+def _modified(order: Order) -> datetime | None:
+    """The platform modification time, aware (naive is taken as UTC, like the SQL storage)."""
+    moment = order.source_modified_at
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 class MemoryOrders:
@@ -106,3 +116,53 @@ class MemoryOrders:
                 limit, (order for order in orders if order.status == status), key=_newest_first
             )
         return heapq.nlargest(limit, orders, key=_newest_first)
+
+    async def get_many_by_external(
+        self, channel: str, external_ids: Sequence[str]
+    ) -> dict[str, Order]:
+        """The stored orders of one channel among ``external_ids``, by external id."""
+        self._log()
+        keys, orders = self._state.order_keys, self._state.orders
+        found: dict[str, Order] = {}
+        for external_id in external_ids:
+            order_id = keys.get((channel, external_id))
+            if order_id is not None:
+                found[external_id] = orders[order_id]
+        return found
+
+    async def upsert_many(self, orders: Sequence[Order]) -> builtins.list[UpsertOutcome]:
+        """Store channel orders exactly once per (channel, external_id), newest version winning.
+
+        Applied in the given order under the unit's lock, so the comparison and the write
+        are one step. An update keeps the stored order's id (an intake never renames an
+        order) and bumps its version. A new key whose id another order already holds
+        raises DuplicateOrder, and then nothing of this call is kept.
+        """
+        log = self._log()
+        mark = len(log)
+        try:
+            return [self._upsert(log, order) for order in orders]
+        except BaseException:
+            undo_to(log, mark)
+            raise
+
+    def _upsert(self, log: UndoLog, order: Order) -> UpsertOutcome:
+        state = self._state
+        order_id = state.order_keys.get((order.channel, order.external_id))
+        if order_id is None:
+            if order.id in state.orders:
+                raise DuplicateOrder(f"id {order.id!r}")
+            state.orders[order.id] = order
+            state.order_keys[(order.channel, order.external_id)] = order.id
+            log.append((self._undo_add, order))
+            return UpsertOutcome.CREATED
+        stored = state.orders[order_id]
+        incoming, current = _modified(order), _modified(stored)
+        if incoming == current:
+            return UpsertOutcome.UNCHANGED
+        if incoming is None or (current is not None and incoming < current):
+            return UpsertOutcome.STALE
+        saved = order.model_copy(update={"id": stored.id, "version": stored.version + 1})
+        state.orders[order_id] = saved
+        log.append((self._undo_save, stored, saved))
+        return UpsertOutcome.UPDATED

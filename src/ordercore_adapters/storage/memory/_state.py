@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeAlias
 
+from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 from ordercore.domain.inventory import Reservation, StockLevel
 from ordercore.domain.orders import Order
 
@@ -25,6 +26,7 @@ __all__ = [
     "UndoLog",
     "Unit",
     "closed_unit",
+    "undo_to",
 ]
 
 UndoEntry: TypeAlias = tuple[Callable[..., None], *tuple[object, ...]]
@@ -46,6 +48,13 @@ def closed_unit() -> RuntimeError:
         "this unit of work is not open: use it inside 'async with storage.unit_of_work()' "
         "and before commit()"
     )
+
+
+def undo_to(log: UndoLog, mark: int) -> None:
+    """Reverse the changes logged after position ``mark``, newest first (a failed step)."""
+    while len(log) > mark:
+        entry = log.pop()
+        entry[0](*entry[1:])
 
 
 @dataclass(slots=True)
@@ -118,3 +127,9 @@ class MemoryState:
     orders: dict[str, Order] = field(default_factory=dict)
     order_keys: dict[tuple[str, str], str] = field(default_factory=dict)
     """(channel, external_id) -> order id."""
+    cursors: dict[tuple[str, Feed], Cursor] = field(default_factory=dict)
+    runs: dict[str, SyncRun] = field(default_factory=dict)
+    rejects: dict[str, RejectedRecord] = field(default_factory=dict)
+    """By id, in insertion order."""
+    deliveries: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """(channel, message id) -> when it was first received."""

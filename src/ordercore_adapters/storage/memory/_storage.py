@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING, Self
 import anyio
 
 from ordercore.config import Settings
-from ordercore.ports.storage import InventoryRepository, OrderRepository, Storage, UnitOfWork
+from ordercore.ports.storage import (
+    IntakeRepository,
+    InventoryRepository,
+    OrderRepository,
+    Storage,
+    UnitOfWork,
+)
 
+from ._intake import MemoryIntake
 from ._inventory import MemoryInventory
 from ._orders import MemoryOrders
 from ._state import MemoryState, UndoLog, closed_unit
@@ -30,7 +37,7 @@ class MemoryUnitOfWork:
     usable, as a new transaction.
     """
 
-    __slots__ = ("_entered", "_lock", "inventory", "log", "orders")
+    __slots__ = ("_entered", "_lock", "intake", "inventory", "log", "orders")
 
     def __init__(self, state: MemoryState, lock: anyio.Lock) -> None:
         self._lock = lock
@@ -39,6 +46,7 @@ class MemoryUnitOfWork:
         """The undo log while the unit is open, None before, after commit and after exit."""
         self.inventory: InventoryRepository = MemoryInventory(state, self)
         self.orders: OrderRepository = MemoryOrders(state, self)
+        self.intake: IntakeRepository = MemoryIntake(state, self)
 
     async def __aenter__(self) -> Self:
         if self._entered:

@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-from ordercore_adapters.storage.sql.types import UtcDateTime
+from ordercore_adapters.storage.sql.types import JsonValue, UtcDateTime
 
 __all__ = [
     "buyer_purchases",
@@ -35,6 +35,10 @@ __all__ = [
     "reservations",
     "stock_levels",
     "stock_movements",
+    "sync_cursors",
+    "sync_rejects",
+    "sync_runs",
+    "webhook_deliveries",
 ]
 
 metadata = MetaData()
@@ -150,8 +154,75 @@ orders = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("document", Text(), nullable=False),
+    Column("source_modified_at", UtcDateTime(), nullable=True),
     PrimaryKeyConstraint("id", name="pk_orders"),
     UniqueConstraint("channel", "external_id", name="uq_orders_channel_external_id"),
     Index("ix_orders_status_created_at", "status", "created_at"),
     Index("ix_orders_created_at", "created_at"),
+)
+
+# -- channel intake (migration 0002) ------------------------------------------------------
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("channel", String(), nullable=False),
+    Column("feed", String(), nullable=False),
+    Column("position", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("channel", "feed", name="pk_sync_cursors"),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", String(), nullable=False),
+    Column("channel", String(), nullable=False),
+    Column("feed", String(), nullable=False),
+    Column("trigger", String(), nullable=False),
+    Column("status", String(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("windows", Integer(), nullable=False),
+    Column("pages", Integer(), nullable=False),
+    Column("fetched", Integer(), nullable=False),
+    Column("created", Integer(), nullable=False),
+    Column("updated", Integer(), nullable=False),
+    Column("unchanged", Integer(), nullable=False),
+    Column("stale", Integer(), nullable=False),
+    Column("rejected", Integer(), nullable=False),
+    Column("cursor_before", UtcDateTime(), nullable=True),
+    Column("cursor_after", UtcDateTime(), nullable=True),
+    Column("credential_state", String(), nullable=True),
+    Column("errors", JsonValue(), nullable=False),
+    PrimaryKeyConstraint("id", name="pk_sync_runs"),
+    Index("ix_sync_runs_channel_started_at", "channel", "started_at"),
+    Index("ix_sync_runs_started_at", "started_at"),
+)
+
+sync_rejects = Table(
+    "sync_rejects",
+    metadata,
+    Column("id", String(), nullable=False),
+    Column("channel", String(), nullable=False),
+    Column("kind", String(), nullable=False),
+    Column("external_id", String(), nullable=False),
+    Column("modified_at", UtcDateTime(), nullable=False),
+    Column("payload", JsonValue(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("run_id", String(), nullable=True),
+    Column("rejected_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("id", name="pk_sync_rejects"),
+    Index("ix_sync_rejects_channel_resolved_at", "channel", "resolved_at", "rejected_at"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("channel", String(), nullable=False),
+    Column("message_id", String(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("channel", "message_id", name="pk_webhook_deliveries"),
+    Index("ix_webhook_deliveries_received_at", "received_at"),
 )

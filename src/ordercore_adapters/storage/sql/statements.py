@@ -20,13 +20,17 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Integer,
+    Select,
     String,
+    Text,
     TextClause,
     and_,
     any_,
     bindparam,
     case,
+    cast,
     delete,
+    func,
     insert,
     literal,
     literal_column,
@@ -46,6 +50,10 @@ from ordercore_adapters.storage.sql.schema import (
     reservations,
     stock_levels,
     stock_movements,
+    sync_cursors,
+    sync_rejects,
+    sync_runs,
+    webhook_deliveries,
 )
 from ordercore_adapters.storage.sql.types import UtcDateTime
 
@@ -58,6 +66,10 @@ RL = reservation_lines
 F = flash_sales
 BP = buyer_purchases
 O = orders  # noqa: E741 - one letter per table, like the others
+SC = sync_cursors
+SR = sync_runs
+SJ = sync_rejects
+WD = webhook_deliveries
 
 P_SKU = bindparam("p_sku", type_=String())
 P_WAREHOUSE = bindparam("p_warehouse", type_=String())
@@ -425,6 +437,7 @@ class Statements:
                 buyer_id=P_BUYER,
                 updated_at=P_NOW,
                 document=bindparam("p_document"),
+                source_modified_at=bindparam("p_modified", type_=UtcDateTime()),
             )
         )
         newest = (O.c.created_at.desc(), O.c.id.desc())
@@ -435,6 +448,175 @@ class Statements:
             .where(O.c.status == bindparam("p_status", type_=String()))
             .order_by(*newest)
             .limit(p_limit)
+        )
+
+        # Channel intake: one statement per batch (see upsert.py for how it is used).
+        # A version replaces the stored one only when it is newer (NULL = oldest); the
+        # comparison is the statement's conflict WHERE, evaluated on the row as it is when
+        # the statement reaches it, so concurrent intakes never regress an order. The
+        # stored id is never touched, and the replacement document gets the stored id and
+        # the bumped version patched in by the database, so it always agrees with the
+        # columns whatever this transaction read before.
+        #
+        # SQLite takes the rows as an executemany (SQLAlchemy's insertmanyvalues renders one
+        # multi-row VALUES statement per batch). PostgreSQL takes one array per column and
+        # unnests them: the statement text never changes with the batch size, so psycopg
+        # parses it once (a 5,000-parameter VALUES list cost more to parse client-side than
+        # the database spent running it). The documents travel as one JSON array text
+        # (``[doc,doc,...]``, no escaping at all; a text[] array would escape every quote
+        # of every document in Python), split by json_array_elements, whose json (not
+        # jsonb) values keep their text. ORDER BY the ordinality keeps the rows in the
+        # given (sorted) order, which is the lock order.
+        p_channel = bindparam("p_channel", type_=String())
+        fresh_order: postgresql.Insert | sqlite.Insert
+        if dialect == "postgresql":
+            scalars = [column for column in O.columns if column.name != "document"]
+            arrays = (
+                func.unnest(
+                    *(
+                        bindparam(f"p_{column.name}", type_=postgresql.ARRAY(column.type))
+                        for column in scalars
+                    )
+                )
+                .table_valued(*(column.name for column in scalars), with_ordinality="ordinal")
+                .render_derived()
+            )
+            documents = (
+                func.json_array_elements(
+                    cast(bindparam("p_documents", type_=Text()), postgresql.JSON())
+                )
+                .table_valued("value", with_ordinality="ordinal")
+                .render_derived()
+            )
+            fresh_order = postgresql.insert(O).from_select(
+                [*(column.name for column in scalars), "document"],
+                select(
+                    *(arrays.c[column.name] for column in scalars),
+                    cast(documents.c.value, Text()),
+                )
+                .select_from(arrays)
+                .join(documents, documents.c.ordinal == arrays.c.ordinal)
+                .order_by(arrays.c.ordinal),
+            )
+        else:
+            fresh_order = sqlite.insert(O)
+        newer = and_(
+            fresh_order.excluded.source_modified_at.is_not(None),
+            or_(
+                O.c.source_modified_at.is_(None),
+                O.c.source_modified_at < fresh_order.excluded.source_modified_at,
+            ),
+        )
+        bumped = O.c.version + 1
+        patched: ColumnElement[Any]
+        if dialect == "postgresql":
+            patched = cast(
+                cast(fresh_order.excluded.document, postgresql.JSONB).op("||")(
+                    func.jsonb_build_object(
+                        literal_column("'id'"), O.c.id, literal_column("'version'"), bumped
+                    )
+                ),
+                Text(),
+            )
+        else:
+            patched = func.json_set(
+                fresh_order.excluded.document,
+                literal_column("'$.id'"),
+                O.c.id,
+                literal_column("'$.version'"),
+                bumped,
+            )
+        upsert = fresh_order.on_conflict_do_update(
+            index_elements=[O.c.channel, O.c.external_id],
+            set_={
+                "status": fresh_order.excluded.status,
+                "buyer_id": fresh_order.excluded.buyer_id,
+                "version": bumped,
+                "created_at": fresh_order.excluded.created_at,
+                "updated_at": fresh_order.excluded.updated_at,
+                "source_modified_at": fresh_order.excluded.source_modified_at,
+                "document": patched,
+            },
+            where=newer,
+        )
+        # PostgreSQL tells an inserted row from an updated one itself: a row this
+        # statement inserted has no deleting/locking transaction yet (xmax = 0).
+        self.upsert_orders = (
+            upsert.returning(O.c.channel, O.c.external_id, literal_column("(xmax = 0)", Boolean()))
+            if dialect == "postgresql"
+            else upsert.returning(O.c.channel, O.c.external_id, literal_column("NULL", Boolean()))
+        )
+        if dialect == "postgresql":
+            p_externals: ColumnElement[Any] = any_(
+                bindparam("p_externals", type_=postgresql.ARRAY(String()))
+            )
+            p_ids: ColumnElement[Any] = any_(bindparam("p_ids", type_=postgresql.ARRAY(String())))
+            in_externals = O.c.external_id == p_externals
+            in_ids = O.c.id == p_ids
+        else:
+            in_externals = O.c.external_id.in_(bindparam("p_externals", expanding=True))
+            in_ids = O.c.id.in_(bindparam("p_ids", expanding=True))
+        self.orders_by_external = select(O.c.document).where(O.c.channel == p_channel, in_externals)
+        self.order_versions = select(O.c.external_id, O.c.source_modified_at).where(
+            O.c.channel == p_channel, in_externals
+        )
+        self.order_keys_of_ids = select(O.c.id, O.c.channel, O.c.external_id).where(in_ids)
+
+        # -- intake bookkeeping ---------------------------------------------------------
+        p_feed = bindparam("p_feed", type_=String())
+        self.cursor = select(SC.c.position, SC.c.updated_at).where(
+            SC.c.channel == p_channel, SC.c.feed == p_feed
+        )
+        moved = dialect_insert(SC).values(
+            channel=p_channel,
+            feed=p_feed,
+            position=bindparam("p_position", type_=UtcDateTime()),
+            updated_at=P_NOW,
+        )
+        # Forward only, decided by the database: the conditional upsert writes (and
+        # RETURNING yields a row) only when the new position is later.
+        self.advance_cursor = moved.on_conflict_do_update(
+            index_elements=[SC.c.channel, SC.c.feed],
+            set_={"position": moved.excluded.position, "updated_at": moved.excluded.updated_at},
+            where=SC.c.position < moved.excluded.position,
+        ).returning(SC.c.channel)
+        run = dialect_insert(SR)
+        self.save_run = run.on_conflict_do_update(
+            index_elements=[SR.c.id],
+            set_={
+                column.name: run.excluded[column.name]
+                for column in SR.columns
+                if column.name != "id"
+            },
+        )
+        newest_runs = (SR.c.started_at.desc(), SR.c.id.desc())
+        self.runs = select(*SR.columns).order_by(*newest_runs).limit(p_limit)
+        self.runs_of_channel = (
+            select(*SR.columns)
+            .where(SR.c.channel == p_channel)
+            .order_by(*newest_runs)
+            .limit(p_limit)
+        )
+        self.add_rejects = dialect_insert(SJ).on_conflict_do_nothing(index_elements=[SJ.c.id])
+        self.rejects: dict[tuple[bool, bool], Select[Any]] = {}
+        for of_channel in (False, True):
+            for unresolved in (False, True):
+                query = select(*SJ.columns)
+                if of_channel:
+                    query = query.where(SJ.c.channel == p_channel)
+                if unresolved:
+                    query = query.where(SJ.c.resolved_at.is_(None))
+                oldest = (SJ.c.rejected_at, SJ.c.id)
+                self.rejects[of_channel, unresolved] = query.order_by(*oldest).limit(p_limit)
+        self.resolve_reject = (
+            update(SJ).where(SJ.c.id == p_id, SJ.c.resolved_at.is_(None)).values(resolved_at=P_NOW)
+        )
+        # Many rows, one statement (SQLAlchemy's insertmanyvalues), and only the inserted
+        # ones come back: a delivery another transaction recorded first is a conflict.
+        self.remember_deliveries = (
+            dialect_insert(WD)
+            .on_conflict_do_nothing(index_elements=[WD.c.channel, WD.c.message_id])
+            .returning(WD.c.message_id)
         )
 
         # -- verify ---------------------------------------------------------------------

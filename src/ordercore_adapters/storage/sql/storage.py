@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy import Engine, text
 
 from ordercore.config import Settings
+from ordercore.ports.storage import Storage, UnitOfWork
 from ordercore_adapters.storage.sql.database import Database
 from ordercore_adapters.storage.sql.engine import (
     POSTGRESQL,
@@ -115,3 +117,9 @@ def _server_time(engine: Engine) -> datetime:
     with engine.connect() as conn:
         now: datetime = conn.execute(text("SELECT now()")).scalar_one()
     return now.astimezone(UTC)
+
+
+if TYPE_CHECKING:  # mypy checks SqlStorage and its unit against the port
+
+    def _conforms(storage: SqlStorage) -> tuple[Storage, UnitOfWork]:
+        return storage, storage.unit_of_work()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime
+from pydantic_core import to_jsonable_python
+from sqlalchemy import JSON, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UtcDateTime"]
+__all__ = ["JsonValue", "UtcDateTime"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -39,3 +41,20 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class JsonValue(TypeDecorator[Any]):
+    """A JSON value (``json`` on PostgreSQL, JSON text on SQLite), kept as given.
+
+    Plain JSON values (dicts, lists, strings, numbers, booleans, None) come back equal;
+    anything else pydantic can serialise (datetimes, Decimals, tuples, enums) is stored
+    as its JSON form. PostgreSQL's ``json`` (not ``jsonb``) keeps the text, key order
+    included, which is what a kept raw payload needs for a faithful replay.
+    """
+
+    impl = JSON(none_as_null=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """Turn anything pydantic can serialise into plain JSON values."""
+        return None if value is None else to_jsonable_python(value)

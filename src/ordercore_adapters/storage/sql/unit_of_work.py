@@ -26,7 +26,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from ordercore.errors import StorageError
+from ordercore.ports.storage import IntakeRepository, InventoryRepository, OrderRepository
 from ordercore_adapters.storage.sql.database import Database
+from ordercore_adapters.storage.sql.intake import SqlIntakeRepository
 from ordercore_adapters.storage.sql.inventory import SqlInventoryRepository
 from ordercore_adapters.storage.sql.orders import SqlOrderRepository
 
@@ -38,7 +40,7 @@ _NEW, _OPEN, _CLOSED = "new", "open", "closed"
 
 
 class SqlUnitOfWork:
-    """One transaction over the inventory and order repositories; rolled back unless committed."""
+    """One transaction over inventory, orders and intake; rolled back unless committed."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -46,8 +48,14 @@ class SqlUnitOfWork:
         self._state = _NEW
         self._busy = False
         self._poisoned: StorageError | None = None
-        self.inventory = SqlInventoryRepository(self, db.sql)
-        self.orders = SqlOrderRepository(self, db.sql)
+        self.inventory: InventoryRepository = SqlInventoryRepository(self, db.sql)
+        self.orders: OrderRepository = SqlOrderRepository(self, db.sql)
+        self.intake: IntakeRepository = SqlIntakeRepository(self, db.sql)
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._db.backend
 
     async def __aenter__(self) -> Self:
         if self._state != _NEW:

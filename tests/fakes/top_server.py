@@ -1,0 +1,494 @@
+"""A fake TOP gateway (Taobao Open Platform) on 127.0.0.1, for the Taobao adapter's tests.
+
+A real HTTP server (stdlib ``ThreadingHTTPServer`` in a thread, on an ephemeral port)
+that answers TOP's ``/router/rest`` form POSTs the way TOP does, as far as TOP's public
+docs describe it:
+
+* checks the system params, the app key, the timestamp (within 10 minutes of its
+  clock) and the signature (md5, hmac, hmac-sha256; an implementation separate from the
+  adapter's, compared with ``hmac.compare_digest``), then the session key;
+* ``taobao.trades.sold.increment.get``: trades whose ``modified`` lies in
+  ``[start_modified, end_modified]`` (both inclusive, to the second), newest first,
+  ``total_results`` (or ``has_next`` with ``use_has_next=true``), a 1-day cap on the span,
+  90 days of history, page_size 1..100; only the requested ``fields`` come back;
+* ``taobao.time.get`` (its clock, Asia/Shanghai) and ``taobao.top.auth.token.refresh``;
+* TOP's error shape: ``{"error_response": {"code", "msg", "sub_code", "sub_msg"}}``.
+
+Faults a test switches on: an expired session (code 27), a rate-limit ban (code 7, for
+real seconds), the next N requests failing with 5xx, an ``isp.*`` error, malformed JSON
+or a hang (until the client times out), and a trade modified while a window is paged.
+It implements the contract suite's control protocol: ``add_order``, ``now``,
+``expire_credentials``, ``fail_next``.
+
+Error codes for the span cap, history depth and bad refresh tokens are modelled on
+TOP's documented shape; their exact sub_codes are assumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import math
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "APP_KEY",
+    "APP_SECRET",
+    "REFRESH_TOKEN",
+    "SESSION",
+    "FakeTopServer",
+    "sample_trade",
+    "top_time",
+]
+
+APP_KEY = "12345678"
+APP_SECRET = "fake-top-secret-XYZZY"
+SESSION = "6100fake-session-PLUGH"
+REFRESH_TOKEN = "6101fake-refresh-FROBOZZ"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+_TOP_TIME = "%Y-%m-%d %H:%M:%S"
+_SESSION_METHODS = frozenset({"taobao.trades.sold.increment.get"})
+_NO_SESSION_METHODS = frozenset({"taobao.time.get", "taobao.top.auth.token.refresh"})
+FAULTS = ("5xx", "isp", "malformed", "hang")
+
+
+def top_time(moment: datetime) -> str:
+    """An aware time as TOP's wall clock."""
+    return moment.astimezone(SHANGHAI).strftime(_TOP_TIME)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, _TOP_TIME).replace(tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def _expected_sign(form: dict[str, str], secret: str) -> str | None:
+    text = "".join(f"{k}{v}" for k, v in sorted(form.items()) if k != "sign" and v != "")
+    key, body = secret.encode(), text.encode()
+    method = form.get("sign_method", "")
+    if method == "md5":
+        return hashlib.md5(key + body + key).hexdigest().upper()
+    if method == "hmac":
+        return hmac.new(key, body, "md5").hexdigest().upper()
+    if method == "hmac-sha256":
+        return hmac.new(key, body, "sha256").hexdigest().upper()
+    return None
+
+
+def sample_trade(
+    tid: str,
+    modified: datetime,
+    *,
+    status: str = "WAIT_SELLER_SEND_GOODS",
+    lines: int = 1,
+) -> dict[str, Any]:
+    """A trade as TOP's increment API returns it (masked receiver, yuan strings)."""
+    created = modified - timedelta(minutes=5)
+    number = int(tid) if tid.isdigit() else None
+    order_lines = [
+        {
+            "oid": (number or 0) * 10 + index,
+            "oid_str": f"{tid}{index}",
+            "num_iid": 612345678901 + index,
+            "sku_id": f"44123456789{index:02d}",
+            "outer_iid": "TEE-2026",
+            "outer_sku_id": f"TEE-2026-BLK-{'SML'[index % 3]}",
+            "title": "纯棉短袖T恤 黑色",
+            "num": 1 + index,
+            "price": "59.00",
+            "status": status,
+        }
+        for index in range(lines)
+    ]
+    return {
+        "tid": number if number is not None else tid,
+        "tid_str": tid,
+        "status": status,
+        "created": top_time(created),
+        "modified": top_time(modified),
+        "pay_time": top_time(created + timedelta(minutes=1)),
+        "buyer_open_uid": "AAHk3xVHANcJmQ2Fqs1bUyVb",
+        "buyer_message": "",
+        "post_fee": "0.00",
+        "payment": "118.00",
+        "receiver_name": "王*",
+        "receiver_mobile": "*******5678",
+        "receiver_phone": "",
+        "receiver_state": "浙江省",
+        "receiver_city": "杭州市",
+        "receiver_district": "余杭区",
+        "receiver_town": "五常街道",
+        "receiver_address": "文一西路***号",
+        "receiver_zip": "311121",
+        "orders": {"order": order_lines},
+    }
+
+
+class _Reply(Exception):
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(payload)
+        self.payload = payload
+
+
+def _error(code: int, msg: str, sub_code: str = "", sub_msg: str = "") -> _Reply:
+    body: dict[str, Any] = {"code": code, "msg": msg, "request_id": "fake"}
+    if sub_code:
+        body["sub_code"] = sub_code
+    if sub_msg:
+        body["sub_msg"] = sub_msg
+    return _Reply({"error_response": body})
+
+
+@dataclass
+class _Move:
+    tid: str
+    after_pages: int
+    to: datetime | None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+    fake: FakeTopServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        status, content_type, payload = self.server.fake._answer(form)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up (a timeout): nothing to answer
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class FakeTopServer:
+    """The fake gateway: use as a context manager, point the adapter at :attr:`url`."""
+
+    def __init__(
+        self,
+        *,
+        app_key: str = APP_KEY,
+        app_secret: str = APP_SECRET,
+        session: str = SESSION,
+        refresh_token: str | None = REFRESH_TOKEN,
+        clock: Callable[[], datetime] | None = None,
+        hang_seconds: float = 10.0,
+        echo_secrets_in_errors: bool = False,
+    ) -> None:
+        self.app_key = app_key
+        self.app_secret = app_secret
+        self.session = session
+        self.refresh_token = refresh_token
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.hang_seconds = hang_seconds
+        self.echo_secrets_in_errors = echo_secrets_in_errors
+        self.session_valid = True
+        self.trades: dict[str, dict[str, Any]] = {}
+        self.modified: dict[str, datetime] = {}
+        self.requests: list[dict[str, str]] = []
+        """Every form received, in order (signature checked or not)."""
+        self.request_times: list[float] = []
+        self.trade_pages: list[int] = []
+        """The page_no of every increment.get answered with trades (not an error)."""
+        self.requests_during_ban = 0
+        self.refreshes = 0
+        self._faults: deque[str] = deque()
+        self._ban_next: float | None = None
+        self._banned_until = 0.0
+        self._moves: list[_Move] = []
+        self._lock = threading.RLock()
+        self._release = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-top"
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Release hanging requests, close every connection, join every thread."""
+        if self._server is None:
+            return
+        self._release.set()
+        self._server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+
+    @property
+    def url(self) -> str:
+        """The gateway URL (``http://127.0.0.1:PORT/router/rest``)."""
+        assert self._server is not None, "start the server first (use it as a context manager)"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/router/rest"
+
+    def _track(self, connection: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    # -- the contract suite's control protocol -------------------------------------------
+
+    def add_order(self, external_id: str, modified_at_utc: datetime) -> None:
+        """Create or change a trade, modified at ``modified_at_utc`` (whole seconds)."""
+        self.put_trade(sample_trade(external_id, modified_at_utc))
+
+    def now(self) -> datetime:
+        """The platform's clock (UTC)."""
+        return self._clock()
+
+    def expire_credentials(self) -> None:
+        """The seller's session key stops working (code 27 from now on)."""
+        with self._lock:
+            self.session_valid = False
+
+    def fail_next(self, n: int, kind: str = "5xx") -> None:
+        """The next ``n`` requests fail: ``5xx``, ``isp`` error, ``malformed`` JSON, ``hang``."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+        with self._lock:
+            self._faults.clear()
+            self._faults.extend([kind] * n)
+
+    # -- more controls ---------------------------------------------------------------------
+
+    def put_trade(self, trade: dict[str, Any]) -> None:
+        """Store a trade as given (its ``modified`` decides where it lists)."""
+        tid = str(trade["tid_str"])
+        with self._lock:
+            self.trades[tid] = trade
+            self.modified[tid] = _parse_time(trade["modified"])
+
+    def touch(self, tid: str, at: datetime | None = None) -> None:
+        """Modify a trade now (or at ``at``): it moves to the front of the listing."""
+        moment = (at or self.now()).replace(microsecond=0)
+        with self._lock:
+            self.trades[tid] = {**self.trades[tid], "modified": top_time(moment)}
+            self.modified[tid] = moment
+
+    def modify_during_paging(
+        self, tid: str, *, after_pages: int, to: datetime | None = None
+    ) -> None:
+        """Touch trade ``tid`` right after the ``after_pages``-th page has been answered."""
+        with self._lock:
+            self._moves.append(_Move(tid, after_pages, to))
+
+    def ban(self, seconds: float) -> None:
+        """The next request is answered code 7 and starts a ban of ``seconds`` (real time)."""
+        with self._lock:
+            self._ban_next = seconds
+
+    # -- answering -------------------------------------------------------------------------
+
+    def _answer(self, form: dict[str, str]) -> tuple[int, str, bytes]:
+        with self._lock:
+            self.requests.append(form)
+            self.request_times.append(time.monotonic())
+            fault = self._faults.popleft() if self._faults else None
+        if fault == "hang":
+            self._release.wait(self.hang_seconds)
+            return 200, "application/json", b'{"time_get_response": {}}'
+        if fault == "5xx":
+            return 502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+        if fault == "malformed":
+            return 200, "application/json;charset=UTF-8", b'{"trades_sold_increment_get_resp'
+        with self._lock:
+            try:
+                if fault == "isp":
+                    raise _error(
+                        15, "Remote service error", "isp.top-remote-connection-timeout", "超时"
+                    )
+                payload = self._dispatch(form)
+            except _Reply as reply:
+                payload = reply.payload
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return 200, "application/json;charset=UTF-8", data
+
+    def _dispatch(self, form: dict[str, str]) -> dict[str, Any]:
+        self._check_ban()
+        method = form.get("method", "")
+        if not method:
+            raise _error(21, "Missing method")
+        if not form.get("app_key"):
+            raise _error(28, "Missing app key")
+        if form["app_key"] != self.app_key:
+            raise _error(29, "Invalid app Key")
+        self._check_timestamp(form)
+        if form.get("v") != "2.0" or form.get("format", "xml") != "json":
+            raise _error(41, "Invalid arguments", "isv.invalid-parameter", "v=2.0, format=json")
+        given = form.get("sign", "")
+        expected = _expected_sign(form, self.app_secret)
+        if not given:
+            raise _error(24, "Missing signature")
+        if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise _error(25, "Invalid signature")
+        if method in _SESSION_METHODS:
+            self._check_session(form)
+        elif method not in _NO_SESSION_METHODS:
+            raise _error(22, "Invalid method")
+        if method == "taobao.time.get":
+            return {"time_get_response": {"time": top_time(self.now()), "request_id": "fake"}}
+        if method == "taobao.top.auth.token.refresh":
+            return self._refresh(form)
+        return self._increment(form)
+
+    def _check_ban(self) -> None:
+        now = time.monotonic()
+        if self._ban_next is not None:
+            self._banned_until = now + self._ban_next
+            left = self._ban_next
+            self._ban_next = None
+        elif now < self._banned_until:
+            self.requests_during_ban += 1
+            left = self._banned_until - now
+        else:
+            return
+        raise _error(
+            7,
+            "App Call Limited",
+            "accesscontrol.limited-by-app-access-count",
+            f"This ban will last for {math.ceil(left)} more seconds",
+        )
+
+    def _check_timestamp(self, form: dict[str, str]) -> None:
+        try:
+            stamp = _parse_time(form.get("timestamp", ""))
+        except ValueError:
+            raise _error(41, "Invalid arguments", "isv.invalid-parameter", "timestamp") from None
+        if abs(stamp - self.now()) > timedelta(minutes=10):
+            raise _error(43, "Invalid timestamp", "isv.invalid-parameter", "timestamp skew")
+
+    def _check_session(self, form: dict[str, str]) -> None:
+        session = form.get("session", "")
+        if not session:
+            raise _error(26, "Missing session")
+        if session != self.session or not self.session_valid:
+            shown = f" ({session})" if self.echo_secrets_in_errors else ""
+            raise _error(27, "Invalid session", "invalid-sessionkey", f"SessionKey非法{shown}")
+
+    def _refresh(self, form: dict[str, str]) -> dict[str, Any]:
+        if not self.refresh_token or form.get("refresh_token") != self.refresh_token:
+            raise _error(15, "Remote service error", "isv.refresh-token-invalid", "refresh_token")
+        self.refreshes += 1
+        now_ms = int(self.now().timestamp() * 1000)
+        day_ms = 86_400_000
+        self.session = f"{self.session.split('~')[0]}~r{self.refreshes}"
+        self.refresh_token = f"{self.refresh_token.split('~')[0]}~r{self.refreshes}"
+        self.session_valid = True
+        token = {
+            "access_token": self.session,
+            "refresh_token": self.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": 86_400,
+            "expire_time": now_ms + day_ms,
+            "re_expires_in": 30 * 86_400,
+            "refresh_token_valid_time": now_ms + 30 * day_ms,
+            "r1_valid": now_ms + day_ms,
+            "r2_valid": now_ms + day_ms // 24,
+            "w1_valid": now_ms + day_ms,
+            "w2_valid": now_ms + day_ms // 24,
+            "taobao_user_nick": "fake-shop",
+        }
+        return {"top_auth_token_refresh_response": {"token_result": json.dumps(token)}}
+
+    def _increment(self, form: dict[str, str]) -> dict[str, Any]:
+        fields = [f.strip() for f in form.get("fields", "").split(",") if f.strip()]
+        if not fields:
+            raise _error(40, "Missing required arguments", "isv.missing-parameter", "fields")
+        try:
+            start = _parse_time(form.get("start_modified", ""))
+            end = _parse_time(form.get("end_modified", ""))
+            page_no = int(form.get("page_no", "1"))
+            page_size = int(form.get("page_size", "40"))
+        except ValueError:
+            raise _error(41, "Invalid arguments", "isv.invalid-parameter", "bad value") from None
+        if end < start:
+            raise _error(15, "Remote service error", "isv.invalid-parameter", "end < start")
+        if end - start > timedelta(days=1):
+            raise _error(
+                15, "Remote service error", "isv.invalid-parameter", "时间跨度不能大于一天"
+            )
+        if start < self.now() - timedelta(days=90):
+            raise _error(15, "Remote service error", "isv.invalid-parameter", "只能查询三个月内")
+        if not 1 <= page_size <= 100 or page_no < 1:
+            raise _error(41, "Invalid arguments", "isv.invalid-parameter", "page_size 1..100")
+        matching = sorted(
+            (tid for tid, moment in self.modified.items() if start <= moment <= end),
+            key=lambda tid: (self.modified[tid], tid),
+            reverse=True,
+        )
+        rows = matching[(page_no - 1) * page_size : page_no * page_size]
+        answer: dict[str, Any] = {"request_id": "fake"}
+        if form.get("use_has_next") == "true":
+            answer["has_next"] = page_no * page_size < len(matching)
+        else:
+            answer["total_results"] = len(matching)
+        if rows:
+            answer["trades"] = {
+                "trade": [{k: v for k, v in self.trades[t].items() if k in fields} for t in rows]
+            }
+        self.trade_pages.append(page_no)
+        for move in [m for m in self._moves if m.after_pages == len(self.trade_pages)]:
+            self._moves.remove(move)
+            self.touch(move.tid, move.to)
+        return {"trades_sold_increment_get_response": answer}
