@@ -20,6 +20,7 @@ moving the cursor); the poll remains the source of truth.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from ordercore.errors import (
     OrderCoreError,
     ReservationNotFound,
     ReservationStateConflict,
+    SignatureInvalid,
 )
 from ordercore.ports.channels import ChannelPort
 from ordercore.ports.clock import Clock
@@ -56,6 +58,7 @@ from ordercore.services.reservations import InventoryService, ReserveRequest
 __all__ = ["IncompleteWindow", "IntakeService", "StoreReport", "WebhookReport"]
 
 _RESERVABLE = (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
+_log = logging.getLogger("ordercore.intake")
 
 
 class IncompleteWindow(ChannelUnavailable):
@@ -332,8 +335,15 @@ class IntakeService:
     async def ingest_webhook(
         self, channel: ChannelPort, headers: Mapping[str, str], body: bytes
     ) -> WebhookReport:
-        """Verify a push (SignatureInvalid: nothing stored) and store its orders once."""
-        delivery = channel.verify_webhook(headers, body, self._clock.now())
+        """Verify a push (SignatureInvalid: logged, nothing stored) and store its orders once."""
+        try:
+            delivery = channel.verify_webhook(headers, body, self._clock.now())
+        except SignatureInvalid as exc:
+            _log.warning(
+                "webhook rejected",
+                extra={"channel": channel.name, "reason": mask_text(str(exc)), "bytes": len(body)},
+            )
+            raise
         async with self._storage.unit_of_work() as uow:
             fresh = await uow.intake.remember_deliveries(
                 channel.name, [delivery.message_id], self._clock.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -153,14 +154,23 @@ async def test_a_short_window_is_rescanned_then_fails_closed(
 
 @pytest.mark.anyio
 async def test_forged_tampered_and_replayed_webhooks_store_nothing(
-    core: OrderCore, platform: FakePlatform, channel: FakeChannel
+    core: OrderCore,
+    platform: FakePlatform,
+    channel: FakeChannel,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Bad signatures raise SignatureInvalid; a replay is recognised and ignored."""
+    """Bad signatures raise SignatureInvalid and are logged; a replay is recognised and ignored."""
     payload = fake_order_payload("X1")
     platform.put(payload)
     headers, body = channel.webhook("msg-1", [payload])
-    with pytest.raises(SignatureInvalid):
+    with (
+        caplog.at_level(logging.WARNING, logger="ordercore.intake"),
+        pytest.raises(SignatureInvalid),
+    ):
         await core.intake.ingest_webhook(channel, headers, body.replace(b"59.00", b"0.01"))
+    (logged,) = caplog.records
+    assert (logged.getMessage(), logged.channel) == ("webhook rejected", "fake-shop")  # type: ignore[attr-defined]
+    assert "13912345678" not in str(logged.__dict__)
     forged = {**headers, "X-Fake-Signature": "0" * 64}
     with pytest.raises(SignatureInvalid):
         await core.intake.ingest_webhook(channel, forged, body)
