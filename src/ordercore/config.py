@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ordercore.domain.health import HealthPolicy
+
 __all__ = ["Settings"]
 
 
@@ -79,3 +81,6 @@ class Settings(BaseSettings):
 
     intake_batch_size: Annotated[int, Field(gt=0, le=10_000)] = 500
     """Orders one intake transaction upserts."""
+
+    health_policy: HealthPolicy = HealthPolicy()
+    """Weights and the review threshold of the order health score (docs/intake.md)."""

@@ -104,6 +104,8 @@ class SyncIntake(_Bridge):
     ingest_webhook = _blocking(IntakeService.ingest_webhook)
     runs = _blocking(IntakeService.runs)
     rejects = _blocking(IntakeService.rejects)
+    review_queue = _blocking(IntakeService.review_queue)
+    resolve_review = _blocking(IntakeService.resolve_review)
 
 
 class SyncOrderCore:

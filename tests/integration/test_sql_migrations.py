@@ -34,6 +34,7 @@ TABLES = {
     "orders",
     "reservation_lines",
     "reservations",
+    "review_queue",
     "stock_levels",
     "stock_movements",
     "sync_cursors",
@@ -111,7 +112,7 @@ async def test_reopening_a_migrated_database_keeps_data(url: str, engine: Engine
     assert [(level.sku, level.on_hand) for level in levels] == [("A", 5)]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
-            "0002"
+            "0003"
         ]
 
 
@@ -161,8 +162,27 @@ async def test_0002_downgrades_and_upgrades_again(url: str, engine: Engine) -> N
     await storage.close()
     _migrate_to(engine, "0001", down=True)
     names = set(inspect(engine).get_table_names())
-    assert not names & {"sync_cursors", "sync_runs", "sync_rejects", "webhook_deliveries"}
+    assert not names & {
+        "sync_cursors",
+        "sync_runs",
+        "sync_rejects",
+        "webhook_deliveries",
+        "review_queue",
+    }
     assert "source_modified_at" not in {c["name"] for c in inspect(engine).get_columns("orders")}
+    _migrate_to(engine, "head")
+    assert _diffs(engine, metadata) == []
+
+
+async def test_0003_downgrades_and_upgrades_again(url: str, engine: Engine) -> None:
+    """Downgrading to 0002 drops only the review queue; upgrading again matches schema.py."""
+    storage = SqlStorage(url, Settings())
+    await storage.open()
+    await storage.close()
+    _migrate_to(engine, "0002", down=True)
+    names = set(inspect(engine).get_table_names())
+    assert "review_queue" not in names
+    assert "sync_rejects" in names
     _migrate_to(engine, "head")
     assert _diffs(engine, metadata) == []
 

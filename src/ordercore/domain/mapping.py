@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -79,7 +80,7 @@ Converter = Callable[[Any, MappingContext, str], Any]
 """``(value, context, target) -> converted``; raises ConversionError for a bad value."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FieldMap:
     """One platform field (with fallbacks) mapped to one Order field (dotted target)."""
 
@@ -93,6 +94,11 @@ class FieldMap:
     def sources(self) -> tuple[str, ...]:
         """The source paths in fallback order."""
         return (self.source,) if isinstance(self.source, str) else self.source
+
+    @cached_property
+    def _paths(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Each source with its path split once (mapping runs per order, specs live long)."""
+        return tuple((source, tuple(source.split("."))) for source in self.sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +164,7 @@ def _apply(
     errors: list[FieldError],
 ) -> None:
     for spec in fields:
-        source, value = _first_present(payload, spec.sources)
+        source, value = _first_present(payload, spec)
         where = prefix + source
         if value is MISSING:
             if spec.default is not MISSING:
@@ -176,20 +182,27 @@ def _apply(
         _assign(into, spec.target, value)
 
 
-def _first_present(payload: Mapping[str, Any], sources: tuple[str, ...]) -> tuple[str, Any]:
-    for source in sources:
-        value = _lookup(payload, source)
+def _first_present(payload: Mapping[str, Any], spec: FieldMap) -> tuple[str, Any]:
+    for source, parts in spec._paths:
+        value = _walk(payload, parts)
         if value is not MISSING and value is not None and value != "":
             return source, value
-    return sources[0], MISSING
+    return spec._paths[0][0], MISSING
 
 
 def _lookup(payload: Any, path: str) -> Any:
+    return _walk(payload, tuple(path.split(".")))
+
+
+def _walk(payload: Any, parts: tuple[str, ...]) -> Any:
     current = payload
-    for part in path.split("."):
-        if not isinstance(current, Mapping) or part not in current:
+    for part in parts:
+        if type(current) is not dict and not isinstance(current, Mapping):
             return MISSING
-        current = current[part]
+        try:
+            current = current[part]
+        except KeyError:
+            return MISSING
     return current
 
 

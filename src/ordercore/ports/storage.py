@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 from ordercore.config import Settings
+from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun, UpsertOutcome
 from ordercore.domain.inventory import (
     BatchResult,
@@ -267,6 +268,24 @@ class IntakeRepository(Protocol):
 
     async def resolve_reject(self, reject_id: str, at: datetime) -> bool:
         """Mark a reject replayed successfully; False when unknown or already resolved."""
+        ...
+
+    async def enqueue_reviews(self, entries: Sequence[ReviewEntry]) -> None:
+        """Put orders in the review queue, or refresh their score and reasons if queued.
+
+        An order whose earlier entry was resolved is queued again (a new version scored
+        low again); ``entered_at`` is kept while the entry stays unresolved.
+        """
+        ...
+
+    async def review_queue(
+        self, channel: str | None = None, *, limit: int = 100
+    ) -> list[ReviewEntry]:
+        """Unresolved entries, lowest score first (then oldest), optionally of one channel."""
+        ...
+
+    async def resolve_review(self, order_id: str, at: datetime) -> bool:
+        """Take an order off the queue; False when it is not queued (or already resolved)."""
         ...
 
     async def remember_deliveries(

@@ -28,6 +28,7 @@ from datetime import datetime
 
 from ordercore.config import Settings
 from ordercore.domain.channels import CredentialState, RawRecord, TimeWindow
+from ordercore.domain.health import ReviewEntry, score_order
 from ordercore.domain.intake import (
     Cursor,
     Feed,
@@ -74,6 +75,7 @@ class StoreReport:
     unchanged: int = 0
     stale: int = 0
     rejected: int = 0
+    queued_for_review: int = 0
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: StoreReport) -> None:
@@ -83,6 +85,7 @@ class StoreReport:
         self.unchanged += other.unchanged
         self.stale += other.stale
         self.rejected += other.rejected
+        self.queued_for_review += other.queued_for_review
         self.errors.extend(other.errors)
 
 
@@ -142,10 +145,12 @@ class IntakeService:
                     "older than the platform keeps and could not be fetched"
                 )
             for window in plan.windows:
-                records, pages = await self._fetch_window(channel, window)
+                records, pages, rescans = await self._fetch_window(channel, window)
                 counts["pages"] += pages
                 counts["fetched"] += len(records)
-                report = await self._store(channel, records, run.id, advance_to=window.end)
+                report = await self._store(
+                    channel, records, run.id, advance_to=window.end, retries=rescans
+                )
                 totals.add(report)
                 counts["windows"] += 1
                 position = window.end
@@ -174,8 +179,11 @@ class IntakeService:
 
     async def _fetch_window(
         self, channel: ChannelPort, window: TimeWindow
-    ) -> tuple[list[RawRecord], int]:
-        """Every record of a window, deduplicated, checked against the platform's total."""
+    ) -> tuple[list[RawRecord], int, int]:
+        """A window's records, deduplicated and checked against the platform's total.
+
+        Returns (records, pages read, re-scans needed).
+        """
         pages_read = 0
         for attempt in range(self._settings.window_rescans + 1):
             seen: dict[tuple[str, datetime], RawRecord] = {}
@@ -195,7 +203,7 @@ class IntakeService:
             expected = max(totals) if totals else None
             distinct = len({key[0] for key in seen})
             if expected is None or (len(totals) == 1 and distinct >= expected):
-                return list(seen.values()), pages_read
+                return list(seen.values()), pages_read, attempt
             if attempt == self._settings.window_rescans:
                 raise IncompleteWindow(
                     f"channel {channel.name!r} window {window.start}..{window.end}: fetched "
@@ -213,6 +221,7 @@ class IntakeService:
         run_id: str | None,
         *,
         advance_to: datetime | None,
+        retries: int = 0,
     ) -> StoreReport:
         report = StoreReport()
         now = self._clock.now()
@@ -222,10 +231,13 @@ class IntakeService:
             if kept is None or record.modified_at > kept.modified_at:
                 newest[record.external_id] = record
         mapped: list[Order] = []
+        warnings: dict[str, tuple[str, ...]] = {}
         rejects: list[RejectedRecord] = []
         for record in newest.values():
             try:
-                order = channel.map_order(record).order
+                result = channel.map_order(record)
+                order = result.order
+                warnings[order.external_id] = result.warnings
             except InvalidOrder as exc:
                 reason = mask_text(str(exc))
                 report.errors.append(reason)
@@ -248,6 +260,10 @@ class IntakeService:
                     for order in batch
                 ]
                 outcomes = await uow.orders.upsert_many(merged) if merged else []
+                reviews = self._reviews(merged, outcomes, warnings, retries, now)
+                if reviews:
+                    await uow.intake.enqueue_reviews(reviews)
+                    report.queued_for_review += len(reviews)
                 if last:
                     if rejects:
                         await uow.intake.add_rejects(rejects)
@@ -270,6 +286,39 @@ class IntakeService:
         await self._reserve(created, report)
         await self._release(cancelled, report)
         return report
+
+    def _reviews(
+        self,
+        orders: Sequence[Order],
+        outcomes: Sequence[UpsertOutcome],
+        warnings: Mapping[str, tuple[str, ...]],
+        retries: int,
+        now: datetime,
+    ) -> list[ReviewEntry]:
+        """Score the orders this batch created or updated; those below the bar go to review."""
+        policy = self._settings.health_policy
+        entries: list[ReviewEntry] = []
+        for order, outcome in zip(orders, outcomes, strict=True):
+            if outcome not in (UpsertOutcome.CREATED, UpsertOutcome.UPDATED):
+                continue
+            health = score_order(
+                order,
+                ingested_at=now,
+                retries=retries,
+                warnings=warnings.get(order.external_id, ()),
+                policy=policy,
+            )
+            if health.needs_review(policy):
+                entries.append(
+                    ReviewEntry(
+                        order_id=order.id,
+                        channel=order.channel,
+                        score=health.score,
+                        reasons=health.reasons,
+                        entered_at=now,
+                    )
+                )
+        return entries
 
     async def _reserve(self, orders: Sequence[Order], report: StoreReport) -> None:
         if not orders:
@@ -360,6 +409,20 @@ class IntakeService:
         """Ledger entries, newest first."""
         async with self._storage.unit_of_work() as uow:
             return await uow.intake.runs(channel, limit=limit)
+
+    async def review_queue(
+        self, channel: str | None = None, *, limit: int = 100
+    ) -> list[ReviewEntry]:
+        """Orders whose health score fell under the review threshold, lowest first."""
+        async with self._storage.unit_of_work() as uow:
+            return await uow.intake.review_queue(channel, limit=limit)
+
+    async def resolve_review(self, order_id: str) -> bool:
+        """Take an order off the review queue (a person checked it)."""
+        async with self._storage.unit_of_work() as uow:
+            resolved = await uow.intake.resolve_review(order_id, self._clock.now())
+            await uow.commit()
+        return resolved
 
     async def rejects(self, channel: str | None = None) -> list[RejectedRecord]:
         """Unresolved rejected payloads, oldest first."""

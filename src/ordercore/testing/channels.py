@@ -9,6 +9,7 @@ records between reads, expired credentials). Times are UTC throughout.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
@@ -102,11 +103,22 @@ class FakePlatform:
     refreshable: bool = False
     page_requests: int = 0
 
+    _index: list[tuple[datetime, str]] | None = None
+
     def put(self, payload: dict[str, Any], *, at: datetime | None = None) -> datetime:
         """Create or change an order; its modification time is ``at`` (default: now)."""
         modified = at or self.clock.now()
         self.orders[str(payload["id"])] = (modified, payload)
+        self._index = None
         return modified
+
+    def modified_in(self, window: TimeWindow) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """Orders whose current version was modified in ``window``, oldest first."""
+        if self._index is None:
+            self._index = sorted((modified, oid) for oid, (modified, _) in self.orders.items())
+        low = bisect.bisect_left(self._index, (window.start, ""))
+        high = bisect.bisect_left(self._index, (window.end, ""))
+        return [(m, oid, self.orders[oid][1]) for m, oid in self._index[low:high]]
 
 
 class FakeChannel:
@@ -156,11 +168,7 @@ class FakeChannel:
         if platform.fail_pages > 0:
             platform.fail_pages -= 1
             raise ChannelUnavailable(f"channel {self.name!r}: 503 from the platform")
-        matching = sorted(
-            (modified, order_id, payload)
-            for order_id, (modified, payload) in platform.orders.items()
-            if window.contains(modified)
-        )
+        matching = platform.modified_in(window)
         offset = int(page or 0)
         size = self.limits.page_size
         chunk = matching[offset : offset + size]

@@ -19,6 +19,7 @@ import pytest
 
 from ordercore.core import OrderCore
 from ordercore.domain.channels import CredentialState, RecordKind
+from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import (
     Cursor,
     Feed,
@@ -70,6 +71,32 @@ async def stored(storage: Storage, *order_ids: str, channel: str = "taobao") -> 
     """The stored orders of ``sample_order`` ids, by external id."""
     async with storage.unit_of_work() as uow:
         return await uow.orders.get_many_by_external(channel, [f"ext-{i}" for i in order_ids])
+
+
+def review(
+    order_id: str, score: int, minutes: int = 0, *, channel: str = "taobao", reason: str = "late"
+) -> ReviewEntry:
+    """A review entry of ``order_id`` entering ``minutes`` after T0."""
+    return ReviewEntry(
+        order_id=order_id,
+        channel=channel,
+        score=score,
+        reasons=(reason, f"score {score}"),
+        entered_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+async def enqueue(storage: Storage, entries: Sequence[ReviewEntry]) -> None:
+    """Enqueue reviews in a unit of their own and commit."""
+    async with storage.unit_of_work() as uow:
+        await uow.intake.enqueue_reviews(entries)
+        await uow.commit()
+
+
+async def queued(storage: Storage, channel: str | None = None) -> list[ReviewEntry]:
+    """The unresolved review queue, read in a unit of its own."""
+    async with storage.unit_of_work() as uow:
+        return await uow.intake.review_queue(channel)
 
 
 class _Boom(Exception):
@@ -398,3 +425,90 @@ class IntakeContract(StorageContractBase):
                 group.start_soon(deliver, worker)
         assert sum(len(fresh) for fresh in reported) == len(message_ids)
         assert set().union(*reported) == set(message_ids)
+
+    # -- review queue --------------------------------------------------------------------
+
+    @pytest.mark.anyio
+    async def test_review_queue_lists_lowest_score_first_then_oldest(self, core: OrderCore) -> None:
+        """review_queue lists unresolved entries by score, ties oldest first, up to limit."""
+        low, high = review("o1", 20, 9), review("o4", 70, 0)
+        tie_new, tie_old = review("o2", 50, 5), review("o3", 50, 1)
+        await enqueue(core.storage, [high, tie_new, low, tie_old])
+        await enqueue(core.storage, [])
+        assert await queued(core.storage) == [low, tie_old, tie_new, high]
+        async with core.storage.unit_of_work() as uow:
+            assert await uow.intake.review_queue(limit=2) == [low, tie_old]
+            assert await uow.intake.review_queue(limit=0) == []
+
+    @pytest.mark.anyio
+    async def test_review_requeue_refreshes_score_and_reasons_but_keeps_entered_at(
+        self, core: OrderCore
+    ) -> None:
+        """Enqueuing a queued order again takes the new score and reasons, not its time."""
+        await enqueue(core.storage, [review("o1", 60, 0), review("o2", 40, 1)])
+        await enqueue(core.storage, [review("o1", 10, 30, reason="phone invalid")])
+        refreshed = review("o1", 10, 0, reason="phone invalid")
+        assert await queued(core.storage) == [refreshed, review("o2", 40, 1)]
+        await enqueue(core.storage, [review("o3", 30, 2), review("o3", 90, 40)])
+        assert (await queued(core.storage))[-1] == review("o3", 90, 2)
+
+    @pytest.mark.anyio
+    async def test_a_review_resolves_once(self, core: OrderCore) -> None:
+        """resolve_review takes an order off the queue once; again, or unknown, is False."""
+        await enqueue(core.storage, [review("o1", 30), review("o2", 40)])
+        resolved_at = T0 + timedelta(hours=1)
+        async with core.storage.unit_of_work() as uow:
+            assert await uow.intake.resolve_review("o1", resolved_at)
+            assert not await uow.intake.resolve_review("o1", resolved_at + timedelta(hours=1))
+            assert not await uow.intake.resolve_review("nope", resolved_at)
+            await uow.commit()
+        assert await queued(core.storage) == [review("o2", 40)]
+        async with core.storage.unit_of_work() as uow:
+            assert not await uow.intake.resolve_review("o1", resolved_at)
+
+    @pytest.mark.anyio
+    async def test_a_resolved_review_enqueued_again_reopens(self, core: OrderCore) -> None:
+        """A resolved order enqueued again is back with its new score, reasons and time."""
+        await enqueue(core.storage, [review("o1", 30, 0)])
+        async with core.storage.unit_of_work() as uow:
+            assert await uow.intake.resolve_review("o1", T0 + timedelta(hours=1))
+            await uow.commit()
+        again = review("o1", 55, 120, reason="address is vague")
+        await enqueue(core.storage, [again])
+        assert await queued(core.storage) == [again]
+        async with core.storage.unit_of_work() as uow:
+            assert await uow.intake.resolve_review("o1", T0 + timedelta(hours=3))
+
+    @pytest.mark.anyio
+    async def test_review_queue_filters_by_channel(self, core: OrderCore) -> None:
+        """review_queue(channel) lists only that channel's unresolved entries."""
+        jd = review("j1", 10, channel="jd")
+        taobao = [review("o1", 30), review("o2", 20, 1)]
+        await enqueue(core.storage, [*taobao, jd])
+        assert await queued(core.storage, "taobao") == [taobao[1], taobao[0]]
+        assert await queued(core.storage, "jd") == [jd]
+        assert await queued(core.storage, "douyin") == []
+
+    @pytest.mark.anyio
+    async def test_a_rolled_back_unit_leaves_the_review_queue_as_it_was(
+        self, core: OrderCore
+    ) -> None:
+        """Enqueues, refreshes and resolves of a rolled-back unit leave no trace."""
+        kept = [review("o1", 30), review("o2", 40, 1)]
+        await enqueue(core.storage, kept)
+        with pytest.raises(_Boom):  # noqa: PT012 - the raise must happen inside the unit
+            async with core.storage.unit_of_work() as uow:
+                await uow.intake.enqueue_reviews([review("o3", 10), review("o2", 5, 9)])
+                assert await uow.intake.resolve_review("o1", T0 + timedelta(hours=1))
+                assert len(await uow.intake.review_queue()) == 2
+                raise _Boom
+        assert await queued(core.storage) == kept
+
+    @pytest.mark.anyio
+    async def test_review_reasons_in_chinese_round_trip(self, core: OrderCore) -> None:
+        """Reasons with Chinese text and emoji come back exactly as enqueued."""
+        entry = review("o1", 35, reason="地址模糊（附近、旁边）🚚").model_copy(
+            update={"reasons": ("地址模糊（附近、旁边）🚚", "收件人电话不是有效的手机号", "")}
+        )
+        await enqueue(core.storage, [entry])
+        assert await queued(core.storage) == [entry]

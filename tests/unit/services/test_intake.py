@@ -234,3 +234,23 @@ async def test_unmappable_orders_are_kept_for_replay_and_masked_in_the_ledger(
     (reject,) = await core.intake.rejects("fake-shop")
     assert reject.payload == bad
     assert reject.external_id == "B1"
+
+
+@pytest.mark.anyio
+async def test_weak_orders_enter_the_review_queue_with_their_reasons(
+    core: OrderCore, platform: FakePlatform, channel: FakeChannel, clock: ManualClock
+) -> None:
+    """An order with a vague address and a dead phone is queued for review; a good one is not."""
+    weak = fake_order_payload("V1")
+    weak["address"] = "火车站对面"
+    weak["phone"] = "12345"
+    platform.put(weak, at=START)
+    platform.put(fake_order_payload("G1"), at=START)
+    clock.set(START + timedelta(minutes=20))
+    await core.intake.sync(channel, first_sync_from=START)
+    (entry,) = await core.intake.review_queue("fake-shop")
+    assert entry.order_id == "fake-shop:V1"
+    assert entry.score < 80
+    assert any("vague" in reason for reason in entry.reasons)
+    assert await core.intake.resolve_review("fake-shop:V1")
+    assert await core.intake.review_queue() == []

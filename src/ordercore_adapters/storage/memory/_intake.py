@@ -1,4 +1,4 @@
-"""The intake repository of the memory storage: cursors, the sync ledger, rejects, deliveries.
+"""The intake repository of the memory storage: cursors, ledger, rejects, deliveries, reviews.
 
 Like the other repositories, every change is applied in place under the storage's lock
 and logged, so it is kept or undone together with the rest of its unit of work (a
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 
 from ._state import MemoryState, UndoLog, Unit, closed_unit
@@ -23,6 +24,10 @@ def _newest_first(run: SyncRun) -> tuple[datetime, str]:
 
 def _oldest_first(record: RejectedRecord) -> tuple[datetime, str]:
     return (record.rejected_at, record.id)
+
+
+def _lowest_first(entry: ReviewEntry) -> tuple[int, datetime, str]:
+    return (entry.score, entry.entered_at, entry.order_id)
 
 
 class MemoryIntake:
@@ -110,6 +115,45 @@ class MemoryIntake:
             return False
         rejects[reject_id] = record.model_copy(update={"resolved_at": at})
         log.append((self._restore, rejects, reject_id, record))
+        return True
+
+    async def enqueue_reviews(self, entries: Sequence[ReviewEntry]) -> None:
+        """Put orders in the review queue, or refresh their score and reasons if queued."""
+        log = self._log()
+        reviews = self._state.reviews
+        for entry in entries:
+            current = reviews.get(entry.order_id)
+            entered_at = entry.entered_at
+            if current is not None and current.resolved_at is None:
+                entered_at = current.entered_at
+            if entered_at != entry.entered_at or entry.resolved_at is not None:
+                entry = entry.model_copy(update={"entered_at": entered_at, "resolved_at": None})
+            reviews[entry.order_id] = entry
+            log.append((self._restore, reviews, entry.order_id, current))
+
+    async def review_queue(
+        self, channel: str | None = None, *, limit: int = 100
+    ) -> list[ReviewEntry]:
+        """Unresolved entries, lowest score first (then oldest), optionally of one channel."""
+        self._log()
+        if limit <= 0:
+            return []
+        chosen = [
+            entry
+            for entry in self._state.reviews.values()
+            if entry.resolved_at is None and (channel is None or entry.channel == channel)
+        ]
+        return sorted(chosen, key=_lowest_first)[:limit]
+
+    async def resolve_review(self, order_id: str, at: datetime) -> bool:
+        """Take an order off the queue; False when it is not queued (or already resolved)."""
+        log = self._log()
+        reviews = self._state.reviews
+        entry = reviews.get(order_id)
+        if entry is None or entry.resolved_at is not None:
+            return False
+        reviews[order_id] = entry.model_copy(update={"resolved_at": at})
+        log.append((self._restore, reviews, order_id, entry))
         return True
 
     async def remember_deliveries(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeAlias
 
+from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 from ordercore.domain.inventory import Reservation, StockLevel
 from ordercore.domain.orders import Order
@@ -133,3 +134,5 @@ class MemoryState:
     """By id, in insertion order."""
     deliveries: dict[tuple[str, str], datetime] = field(default_factory=dict)
     """(channel, message id) -> when it was first received."""
+    reviews: dict[str, ReviewEntry] = field(default_factory=dict)
+    """The review queue by order id, resolved entries included."""

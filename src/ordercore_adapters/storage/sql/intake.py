@@ -13,6 +13,10 @@ conditional statement, decided by the database rather than by a read in Python:
   each id is reported new exactly once. On PostgreSQL a concurrent insert of the same
   id waits for the other transaction and then conflicts (or inserts, if it rolled back);
   ids go in sorted order so two overlapping batches cannot deadlock.
+* ``enqueue_reviews``: one upsert for the batch; its conflict branch re-opens a resolved
+  entry (new ``entered_at``) or refreshes an unresolved one (``entered_at`` kept), decided
+  on the row as the statement finds it. Rows go in order id order, one per order.
+* ``resolve_review``: ``UPDATE ... WHERE resolved_at IS NULL``, like ``resolve_reject``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row
 
+from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 from ordercore_adapters.storage.sql.statements import Statements
 
@@ -109,6 +114,49 @@ class SqlIntakeRepository:
         params = {"p_id": reject_id, "p_now": at}
         hit = await self._uow.run(
             lambda conn: conn.execute(self._sql.resolve_reject, params).rowcount
+        )
+        return bool(hit)
+
+    async def enqueue_reviews(self, entries: Sequence[ReviewEntry]) -> None:
+        """Put orders in the review queue, or refresh their score and reasons if queued."""
+        if not entries:
+            return
+        # One row per order (PostgreSQL refuses to update a row twice in one statement):
+        # the same as applying them in turn, the first entry's time and the last's score.
+        rows: dict[str, dict[str, Any]] = {}
+        for entry in entries:
+            first = rows.get(entry.order_id)
+            rows[entry.order_id] = {
+                "order_id": entry.order_id,
+                "channel": entry.channel,
+                "score": entry.score,
+                "reasons": list(entry.reasons),
+                "entered_at": entry.entered_at if first is None else first["entered_at"],
+            }
+        batch = [rows[order_id] for order_id in sorted(rows)]
+        await self._uow.run(
+            lambda conn: conn.execute(self._sql.enqueue_reviews, batch).scalars().all()
+        )
+
+    async def review_queue(
+        self, channel: str | None = None, *, limit: int = 100
+    ) -> list[ReviewEntry]:
+        """Unresolved entries, lowest score first (then oldest), optionally of one channel."""
+        if limit <= 0:
+            return []
+        params: dict[str, Any] = {"p_limit": limit}
+        query = self._sql.review_queue
+        if channel is not None:
+            query = self._sql.review_queue_of_channel
+            params["p_channel"] = channel
+        rows = await self._uow.run(lambda conn: conn.execute(query, params).all())
+        return [ReviewEntry.model_validate(_mapping(row)) for row in rows]
+
+    async def resolve_review(self, order_id: str, at: datetime) -> bool:
+        """Take an order off the queue; False when it is not queued (or already resolved)."""
+        params = {"p_order": order_id, "p_now": at}
+        hit = await self._uow.run(
+            lambda conn: conn.execute(self._sql.resolve_review, params).rowcount
         )
         return bool(hit)
 

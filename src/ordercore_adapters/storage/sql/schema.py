@@ -33,6 +33,7 @@ __all__ = [
     "orders",
     "reservation_lines",
     "reservations",
+    "review_queue",
     "stock_levels",
     "stock_movements",
     "sync_cursors",
@@ -225,4 +226,20 @@ webhook_deliveries = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("channel", "message_id", name="pk_webhook_deliveries"),
     Index("ix_webhook_deliveries_received_at", "received_at"),
+)
+
+# -- order health review (migration 0003) -------------------------------------------------
+
+review_queue = Table(
+    "review_queue",
+    metadata,
+    Column("order_id", String(), nullable=False),
+    Column("channel", String(), nullable=False),
+    Column("score", Integer(), nullable=False),
+    Column("reasons", JsonValue(), nullable=False),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("order_id", name="pk_review_queue"),
+    # The queue lists unresolved entries (resolved_at IS NULL), lowest score, then oldest.
+    Index("ix_review_queue_resolved_at_score", "resolved_at", "score", "entered_at"),
 )

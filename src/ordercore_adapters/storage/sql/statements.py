@@ -34,6 +34,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    null,
     or_,
     select,
     text,
@@ -48,6 +49,7 @@ from ordercore_adapters.storage.sql.schema import (
     orders,
     reservation_lines,
     reservations,
+    review_queue,
     stock_levels,
     stock_movements,
     sync_cursors,
@@ -70,6 +72,7 @@ SC = sync_cursors
 SR = sync_runs
 SJ = sync_rejects
 WD = webhook_deliveries
+RQ = review_queue
 
 P_SKU = bindparam("p_sku", type_=String())
 P_WAREHOUSE = bindparam("p_warehouse", type_=String())
@@ -617,6 +620,36 @@ class Statements:
             dialect_insert(WD)
             .on_conflict_do_nothing(index_elements=[WD.c.channel, WD.c.message_id])
             .returning(WD.c.message_id)
+        )
+
+        # -- review queue ---------------------------------------------------------------
+        # One upsert per batch (insertmanyvalues again). The SET expressions all read the
+        # row as it was: a resolved entry is re-opened with the new entered_at, an
+        # unresolved one keeps its own; score and reasons are always the new ones.
+        queued = dialect_insert(RQ)
+        self.enqueue_reviews = queued.on_conflict_do_update(
+            index_elements=[RQ.c.order_id],
+            set_={
+                "channel": queued.excluded.channel,
+                "score": queued.excluded.score,
+                "reasons": queued.excluded.reasons,
+                "entered_at": case(
+                    (RQ.c.resolved_at.is_(None), RQ.c.entered_at),
+                    else_=queued.excluded.entered_at,
+                ),
+                "resolved_at": null(),
+            },
+        ).returning(RQ.c.order_id)
+        lowest = (RQ.c.score, RQ.c.entered_at, RQ.c.order_id)
+        unresolved_reviews = select(*RQ.columns).where(RQ.c.resolved_at.is_(None))
+        self.review_queue = unresolved_reviews.order_by(*lowest).limit(p_limit)
+        self.review_queue_of_channel = (
+            unresolved_reviews.where(RQ.c.channel == p_channel).order_by(*lowest).limit(p_limit)
+        )
+        self.resolve_review = (
+            update(RQ)
+            .where(RQ.c.order_id == P_ORDER, RQ.c.resolved_at.is_(None))
+            .values(resolved_at=P_NOW)
         )
 
         # -- verify ---------------------------------------------------------------------
