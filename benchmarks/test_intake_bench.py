@@ -26,7 +26,9 @@ START = datetime(2026, 11, 11, tzinfo=UTC)
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_sync_of_ten_thousand_orders(storage_url: str, benchmark: pytest.FixtureRequest) -> None:
+async def test_sync_of_ten_thousand_orders(
+    storage_url: str, benchmark: pytest.FixtureRequest
+) -> None:
     """10,000 new orders through one sync run: stored once each, reserved, figure in extra_info."""
     clock = ManualClock(START)
     platform = FakePlatform(clock)
