@@ -19,8 +19,10 @@ from ordercore.config import Settings
 from ordercore.errors import UnknownAdapter
 from ordercore.ports.clock import Clock, OffsetClock
 from ordercore.ports.storage import Storage
+from ordercore.services.imports import ImportService
 from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
+from ordercore.services.replay import ReplayService
 from ordercore.services.reservations import InventoryService
 
 __all__ = ["OrderCore", "create_storage"]
@@ -73,6 +75,8 @@ class OrderCore:
         self.inventory = InventoryService(storage, clock, settings)
         self.orders = OrderService(storage, clock)
         self.intake = IntakeService(storage, clock, settings, self.inventory)
+        self.imports = ImportService(storage, clock, settings, self.inventory)
+        self.replay = ReplayService(storage, clock, settings, self.inventory)
 
     @classmethod
     @asynccontextmanager

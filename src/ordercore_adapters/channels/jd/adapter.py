@@ -1,0 +1,318 @@
+"""JD (京东 JOS): incremental pull of a POP seller's orders by modification time.
+
+``JdChannel(name, config)`` implements :class:`ordercore.ports.channels.ChannelPort`
+over :class:`~.client.JosClient`. Config keys:
+
+==============================  ============================================================
+``app_key``, ``app_secret``     the JOS app (the secret signs every request)
+``access_token``                the seller's token from authorisation
+``access_token_expires_at``     when it expires (aware datetime or ISO 8601 text)
+``gateway_url``                 the JOS ``/routerjson`` URL (required)
+``page_size``                   orders per page, 1..100 (default 100)
+``requests_per_second``         client-side rate limit (default 10)
+``timeout``, ``attempts``       per-request timeout in seconds (15), tries per call (4)
+``max_ban_wait``                longest total wait for rate-limit answers per call (60 s)
+``rate_limit_wait``             wait after one rate-limit answer (1 s)
+==============================  ============================================================
+
+Limits, and where they come from:
+
+* **Public** (JOS docs of ``jingdong.pop.order.search``): business params travel as one
+  JSON string ``360buy_param_json``; ``start_date``/``end_date`` are Asia/Shanghai wall
+  clock to the second; ``page`` from 1, ``page_size`` up to 100; ``order_state`` lists
+  the states wanted; the answer carries ``orderTotal`` and ``orderInfoList``.
+* **Assumed**: ``dateType=0`` selects modification time; both bounds are inclusive to
+  the second, like TOP (so the half-open window is sent as ``start .. end - 1 s`` with
+  the Taobao adapter's :func:`top_bounds`); a span of at most one day per query; results
+  sorted oldest first (``sortType=0``); 89 days of history; a 60 s lag behind JD's clock.
+  JOS has no public clock API this adapter relies on: :meth:`JdChannel.platform_time` is
+  the local clock (JOS itself refuses requests whose timestamp is far off).
+
+Paging is forward (page 1, 2, ...). An order modified while we page leaves the window
+(which ends ``lag`` behind JD's clock), so later rows slide towards pages already read
+and one may be skipped; every page reports JD's *current* total, and when the totals of
+a window differ the intake's count check re-scans it, so a skip fails closed.
+
+Token refresh (JD's OAuth ``refresh_token`` endpoint lives on another host) is not done
+here: :meth:`JdChannel.refresh_credentials` raises ChannelAuthExpired. JD pushes
+(JMQ messages) are not HTTP webhooks: :meth:`JdChannel.verify_webhook` refuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import httpx
+
+from ordercore.domain.channels import (
+    ChannelLimits,
+    CredentialStatus,
+    MappedOrder,
+    Page,
+    PagingDirection,
+    RawRecord,
+    TimeWindow,
+    WebhookDelivery,
+)
+from ordercore.errors import (
+    ChannelAuthExpired,
+    ChannelUnavailable,
+    FieldError,
+    InvalidInput,
+    OrderCoreError,
+)
+from ordercore.ports.clock import Clock, SystemClock
+from ordercore_adapters.channels.taobao.adapter import top_bounds
+from ordercore_adapters.channels.taobao.signing import format_top_time, parse_top_time
+
+from .client import JosApiError, JosClient
+from .mapping import JD_STATUSES, ORDER_FIELDS, map_jd_order
+
+__all__ = ["SEARCH_METHOD", "JdChannel", "JdPushNotSupported"]
+
+logger = logging.getLogger("ordercore.channels.jd")
+
+SEARCH_METHOD: Final = "jingdong.pop.order.search"
+MAX_PAGE_SIZE: Final = 100
+_SECRET_KEYS: Final = frozenset({"app_secret", "access_token"})
+_REQUIRED: Final = ("app_key", "app_secret", "access_token", "gateway_url")
+_NUMBERS: Final[Mapping[str, tuple[float, float, float | None, bool]]] = {
+    "page_size": (MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE, True),
+    "requests_per_second": (10.0, 0.001, None, False),
+    "timeout": (15.0, 0.001, None, False),
+    "attempts": (4, 1, 20, True),
+    "max_ban_wait": (60.0, 0.0, None, False),
+    "rate_limit_wait": (1.0, 0.0, None, False),
+}
+_KNOWN_KEYS: Final = frozenset(
+    {*_REQUIRED, *_NUMBERS, "access_token_expires_at"},
+)
+
+
+class JdPushNotSupported(OrderCoreError, NotImplementedError):
+    """JD pushes arrive as JMQ messages, not as signed HTTP webhooks."""
+
+
+class JdChannel:
+    """A ChannelPort for one JD POP shop over JOS (see the module docstring)."""
+
+    kind = "jd"
+
+    def __init__(
+        self,
+        name: str,
+        config: Mapping[str, object],
+        *,
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not name:
+            raise ValueError("jd: a channel needs a name")
+        self.name = name
+        values, expires = _settings(name, config)
+        self._clock: Clock = clock or SystemClock()
+        self._expires_at = expires
+        self._page_size = int(values["page_size"])
+        self.limits = ChannelLimits(
+            max_window=timedelta(days=1),
+            lag=timedelta(seconds=60),
+            history_depth=timedelta(days=89),
+            page_size=self._page_size,
+            paging=PagingDirection.FORWARD,
+            requests_per_second=values["requests_per_second"],
+        )
+        self._client = JosClient(
+            app_key=str(config["app_key"]).strip(),
+            app_secret=str(config["app_secret"]).strip(),
+            access_token=str(config["access_token"]).strip(),
+            gateway_url=str(config["gateway_url"]).strip(),
+            timeout=values["timeout"],
+            attempts=int(values["attempts"]),
+            requests_per_second=values["requests_per_second"],
+            max_ban_wait=values["max_ban_wait"],
+            rate_limit_wait=values["rate_limit_wait"],
+            channel=name,
+            clock=self._clock,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"JdChannel({self.name!r}, gateway_url={self._client.gateway_url!r})"
+
+    @property
+    def client(self) -> JosClient:
+        """The JOS client (for calls this adapter does not wrap)."""
+        return self._client
+
+    async def __aenter__(self) -> JdChannel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.aclose()
+
+    async def credential_status(self) -> CredentialStatus:
+        """The access token's expiry (from the config); not refreshable here."""
+        return CredentialStatus(
+            channel=self.name, expires_at={"access_token": self._expires_at}, refreshable=False
+        )
+
+    async def refresh_credentials(self) -> CredentialStatus:
+        """Not done by this adapter: the seller re-authorises (ChannelAuthExpired)."""
+        raise ChannelAuthExpired(
+            f"jd channel {self.name!r}: this adapter does not refresh JD access tokens; "
+            f"the seller must authorise the app again"
+        )
+
+    async def platform_time(self) -> datetime:
+        """The local clock in UTC (JOS has no clock API this adapter uses; see the module)."""
+        return self._clock.now().astimezone(UTC)
+
+    async def fetch_orders(self, window: TimeWindow, page: str | None) -> Page:
+        """One page of orders modified in ``window`` (forward paging, see the module)."""
+        start, end = top_bounds(window)
+        if end < start:
+            return Page(records=(), total=0)
+        if page is not None and not (page.isdigit() and int(page) >= 1):
+            raise ValueError(f"jd: not a page token of this adapter: {page!r}")
+        page_no = int(page) if page is not None else 1
+        body = await self._client.call(
+            SEARCH_METHOD,
+            {
+                "start_date": format_top_time(start),
+                "end_date": format_top_time(end),
+                "order_state": ",".join(JD_STATUSES),
+                "optional_fields": ORDER_FIELDS,
+                "dateType": "0",
+                "sortType": "0",
+                "page": str(page_no),
+                "page_size": str(self._page_size),
+            },
+        )
+        result = body.get("searchorderinfo_result")
+        if not isinstance(result, dict):
+            raise ChannelUnavailable(
+                f"jd channel {self.name!r}: the answer has no searchorderinfo_result"
+            )
+        api = result.get("apiResult")
+        if isinstance(api, dict) and api.get("success") is False:
+            raise JosApiError(
+                self.name,
+                SEARCH_METHOD,
+                str(api.get("code", "")),
+                self._client.redact(str(api.get("chineseErrCode") or api.get("englishErrCode"))),
+            )
+        total = _count(self.name, result.get("orderTotal", 0))
+        orders = result.get("orderInfoList") or []
+        if not isinstance(orders, list):
+            raise ChannelUnavailable(f"jd channel {self.name!r}: orderInfoList is not a list")
+        records = tuple(self._record(order) for order in orders)
+        last = math.ceil(total / self._page_size)
+        next_page = str(page_no + 1) if page_no < last else None
+        return Page(records=records, total=total, next_page=next_page)
+
+    def _record(self, order: Any) -> RawRecord:
+        if not isinstance(order, dict):
+            raise ChannelUnavailable(f"jd channel {self.name!r}: an order is not an object")
+        order_id, modified = order.get("orderId"), order.get("modified")
+        if order_id in (None, "") or not isinstance(modified, str):
+            raise ChannelUnavailable(
+                f"jd channel {self.name!r}: an order came without orderId or modified"
+            )
+        try:
+            modified_at = parse_top_time(modified)
+        except ValueError:
+            raise ChannelUnavailable(
+                f"jd channel {self.name!r} order {order_id}: modified is not a JD time "
+                f"({modified!r})"
+            ) from None
+        return RawRecord(
+            channel=self.name, external_id=str(order_id), modified_at=modified_at, payload=order
+        )
+
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> WebhookDelivery:
+        """Not supported: JD pushes through JMQ, not HTTP webhooks; polling sees every change."""
+        raise JdPushNotSupported(
+            f"jd channel {self.name!r}: JD pushes arrive as JMQ messages, not signed HTTP "
+            f"webhooks; polling picks up every change"
+        )
+
+    def map_order(self, record: RawRecord) -> MappedOrder:
+        """Map a fetched order (see :mod:`.mapping`)."""
+        return map_jd_order(record)
+
+
+def _count(channel: str, raw: object) -> int:
+    if isinstance(raw, bool) or not str(raw).isdigit():
+        raise ChannelUnavailable(f"jd channel {channel!r}: orderTotal is not a count ({raw!r})")
+    return int(str(raw))
+
+
+def _settings(name: str, config: Mapping[str, object]) -> tuple[dict[str, float], datetime]:
+    """Validate the config: every problem named at once, secrets never quoted."""
+    errors: list[FieldError] = []
+    for key in sorted(set(config) - _KNOWN_KEYS):
+        errors.append(FieldError(key, f"unknown key (known: {', '.join(sorted(_KNOWN_KEYS))})"))
+    for key in _REQUIRED:
+        value = config.get(key)
+        if value in (None, ""):
+            errors.append(FieldError(key, "is required"))
+        elif not isinstance(value, str):
+            shown = "<secret>" if key in _SECRET_KEYS else value
+            errors.append(FieldError(key, "must be text", shown))
+    values: dict[str, float] = {}
+    for key, (default, low, high, whole) in _NUMBERS.items():
+        raw = config.get(key, default)
+        number = _number(raw)
+        if (
+            number is None
+            or number < low
+            or (high is not None and number > high)
+            or (whole and number != int(number))
+        ):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
+            errors.append(FieldError(key, f"must be a number {bounds}", raw))
+            number = default
+        values[key] = number
+    expires = datetime.min.replace(tzinfo=UTC)
+    raw_expiry = config.get("access_token_expires_at")
+    if raw_expiry not in (None, ""):
+        moment = _aware(raw_expiry)
+        if moment is None:
+            errors.append(
+                FieldError(
+                    "access_token_expires_at", "must be a timezone-aware ISO 8601 time", raw_expiry
+                )
+            )
+        else:
+            expires = moment
+    if errors:
+        raise InvalidInput(f"jd channel {name!r} config", errors)
+    return values, expires
+
+
+def _number(raw: object) -> float | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    try:
+        number = float(raw)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _aware(raw: object) -> datetime | None:
+    try:
+        moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None

@@ -1,0 +1,259 @@
+"""The JOS HTTP client: one coarse ``call(method, params)`` and the boundary around it.
+
+Every request is a signed form POST to the JOS gateway (``/routerjson``) with the system
+params ``method, app_key, access_token, timestamp, format=json, v=2.0, sign_method=md5``
+and the business params as ONE JSON string, ``360buy_param_json``. The signature is
+TOP's md5 shape (reused from the Taobao adapter). What comes back is translated here:
+
+=======================================================  ================================
+JOS answer                                               raised
+=======================================================  ================================
+``error_response`` code 19 (token expired / missing)     :class:`ChannelAuthExpired`
+code in :data:`RATE_LIMIT_CODES` (calls too frequent)    wait ``rate_limit_wait`` s, call
+                                                         again; :class:`JdRateLimited`
+                                                         past ``max_ban_wait`` in total
+HTTP 5xx or 429, timeout, connection error, malformed    retried with backoff (stamina),
+JSON, code in :data:`TRANSIENT_CODES`                    then :class:`ChannelUnavailable`
+any other error                                          :class:`JosApiError` (not retried)
+=======================================================  ================================
+
+Public: the error shape ``{"error_response": {"code", "zh_desc", "en_desc"}}``; code
+19 for an expired or missing access token is JOS's error table as we know it (not
+re-checked against a copy here). **Assumed**: the rate-limit codes (JOS
+publishes per-API flow control but not a code this adapter could rely on) and that JOS
+names no wait time, so the client waits a fixed ``rate_limit_wait``; the transient codes.
+Secrets (app secret, access token) never appear in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+import httpx
+import stamina
+
+from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, OrderCoreError
+from ordercore.ports.clock import Clock, SystemClock
+from ordercore_adapters.channels.taobao.client import _RateLimiter
+from ordercore_adapters.channels.taobao.signing import format_top_time, sign_top
+
+__all__ = [
+    "AUTH_CODES",
+    "RATE_LIMIT_CODES",
+    "TRANSIENT_CODES",
+    "JdRateLimited",
+    "JosApiError",
+    "JosClient",
+    "param_json",
+    "response_keys",
+]
+
+logger = logging.getLogger("ordercore.channels.jd")
+
+AUTH_CODES: Final = frozenset({"19"})
+"""19 = access_token expired or not found (re-authorise); see the module."""
+RATE_LIMIT_CODES: Final = frozenset({"82"})
+"""Assumed: the code JOS answers when an app calls an API too often."""
+TRANSIENT_CODES: Final = frozenset({"1", "3"})
+"""Assumed: service unavailable, system error."""
+_REDACTED = "<redacted>"
+
+
+class JosApiError(OrderCoreError):
+    """JOS refused a call for a reason a retry will not fix (bad arguments, a span cap)."""
+
+    def __init__(self, channel: str, method: str, code: str, desc: str) -> None:
+        self.channel = channel
+        self.method = method
+        self.code = code
+        super().__init__(
+            f"jd channel {channel!r}: {method} refused with JOS error {code} {desc!r}; not retried"
+        )
+
+
+class JdRateLimited(ChannelUnavailable):
+    """JOS kept limiting the calls past ``max_ban_wait``; try again later."""
+
+
+class _Transient(ChannelUnavailable):
+    """A failure worth retrying (stamina retries exactly this type)."""
+
+
+class _Limited(Exception):
+    """JOS answered a rate-limit code."""
+
+
+def response_keys(method: str) -> tuple[str, str]:
+    """Where JOS puts an answer: ``jingdong_pop_order_search_responce`` (JOS's spelling)."""
+    name = method.replace(".", "_")
+    return f"{name}_responce", f"{name}_response"
+
+
+def param_json(params: Mapping[str, object]) -> str:
+    """The ``360buy_param_json`` value: compact JSON, keys sorted, UTF-8 kept."""
+    return json.dumps(dict(params), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class JosClient:
+    """A signed, retrying, rate-limited client of one JOS app and one seller's token."""
+
+    def __init__(
+        self,
+        *,
+        app_key: str,
+        app_secret: str,
+        access_token: str,
+        gateway_url: str,
+        timeout: float = 15.0,
+        attempts: int = 4,
+        requests_per_second: float | None = None,
+        max_ban_wait: float = 60.0,
+        rate_limit_wait: float = 1.0,
+        channel: str = "jd",
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not app_key or not app_secret:
+            raise ValueError("jd: app_key and app_secret must not be empty")
+        if not gateway_url.startswith(("http://", "https://")):
+            raise ValueError(f"jd: gateway_url must be an http(s) URL, got {gateway_url!r}")
+        self.channel = channel
+        self.app_key = app_key
+        self.gateway_url = gateway_url
+        self.timeout = timeout
+        self.attempts = attempts
+        self.max_ban_wait = max_ban_wait
+        self.rate_limit_wait = rate_limit_wait
+        self._secret = app_secret
+        self._token = access_token
+        self._secrets = {app_secret, access_token} - {""}
+        self._clock: Clock = clock or SystemClock()
+        self._limiter = _RateLimiter(requests_per_second)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            headers={"User-Agent": "ordercore-jd"},
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"JosClient(channel={self.channel!r}, app_key={self.app_key!r}, "
+            f"gateway_url={self.gateway_url!r})"
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known secret replaced (platform text may echo them)."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, _REDACTED)
+        return text
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    def signed_form(self, method: str, params: Mapping[str, object]) -> dict[str, str]:
+        """The form a call sends: system params, ``360buy_param_json`` and ``sign``."""
+        form = {
+            "method": method,
+            "app_key": self.app_key,
+            "access_token": self._token,
+            "timestamp": format_top_time(self._clock.now()),
+            "format": "json",
+            "v": "2.0",
+            "sign_method": "md5",
+            "360buy_param_json": param_json(params),
+        }
+        form["sign"] = sign_top(form, self._secret, "md5")
+        return form
+
+    async def call(self, method: str, params: Mapping[str, object]) -> dict[str, Any]:
+        """Call ``method``; return its response object. See the module for what it raises."""
+        tried = 0
+        try:
+            async for attempt in stamina.retry_context(
+                on=_Transient, attempts=self.attempts, wait_initial=0.2, wait_max=5.0
+            ):
+                with attempt:
+                    tried = attempt.num
+                    return await self._call_through_limits(method, params)
+        except _Transient as exc:
+            raise ChannelUnavailable(
+                f"jd channel {self.channel!r}: {method} failed {tried} time(s), giving up: {exc}"
+            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call_through_limits(
+        self, method: str, params: Mapping[str, object]
+    ) -> dict[str, Any]:
+        waited = 0.0
+        while True:
+            await self._limiter.acquire()
+            try:
+                return await self._call_once(method, params)
+            except _Limited:
+                if waited + self.rate_limit_wait > self.max_ban_wait:
+                    raise JdRateLimited(
+                        f"jd channel {self.channel!r}: {method} is still rate limited by JOS "
+                        f"after waiting {waited:g} s (max_ban_wait {self.max_ban_wait:g} s); "
+                        f"try again later"
+                    ) from None
+                waited += self.rate_limit_wait
+                logger.warning(
+                    "jd channel %r: %s rate limited by JOS, waiting %g s",
+                    self.channel,
+                    method,
+                    self.rate_limit_wait,
+                )
+                self._limiter.pause(self.rate_limit_wait)
+
+    async def _call_once(self, method: str, params: Mapping[str, object]) -> dict[str, Any]:
+        form = self.signed_form(method, params)
+        try:
+            response = await self._http.post(self.gateway_url, data=form)
+        except httpx.TimeoutException as exc:
+            raise _Transient(
+                f"{method}: no answer within {self.timeout:g} s ({type(exc).__name__})"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise _Transient(f"{method}: connection failed ({type(exc).__name__})") from exc
+        status = response.status_code
+        if status >= 500 or status == 429:
+            raise _Transient(f"{method}: HTTP {status} from the gateway")
+        if status != 200:
+            raise JosApiError(self.channel, method, f"HTTP {status}", "")
+        try:
+            data = response.json()
+        except ValueError:
+            raise _Transient(
+                f"{method}: malformed JSON from the gateway ({len(response.content)} bytes)"
+            ) from None
+        if not isinstance(data, dict):
+            raise _Transient(f"{method}: the gateway answered {type(data).__name__}, not an object")
+        error = data.get("error_response")
+        if error is not None:
+            self._raise_for(method, error)
+        for key in response_keys(method):
+            body = data.get(key)
+            if isinstance(body, dict):
+                return body
+        raise _Transient(f"{method}: the answer has no {response_keys(method)[0]} object")
+
+    def _raise_for(self, method: str, error: object) -> None:
+        if not isinstance(error, dict):
+            raise _Transient(f"{method}: malformed error_response")
+        code = str(error.get("code", ""))
+        desc = self.redact(str(error.get("zh_desc") or error.get("en_desc") or ""))
+        logger.info("jd channel %r: %s answered JOS error %s", self.channel, method, code)
+        if code in AUTH_CODES:
+            raise ChannelAuthExpired(
+                f"jd channel {self.channel!r}: the access token was refused by JOS "
+                f"({code} {desc}); the seller must re-authorise the app"
+            )
+        if code in RATE_LIMIT_CODES:
+            raise _Limited
+        if code in TRANSIENT_CODES:
+            raise _Transient(f"{method}: JOS error {code} {desc!r}")
+        raise JosApiError(self.channel, method, code, desc)

@@ -1,0 +1,170 @@
+"""Plumbing shared by the fake platform gateways: a real HTTP server on 127.0.0.1.
+
+A stdlib ``ThreadingHTTPServer`` in a thread, on an ephemeral port, answering form
+POSTs. A subclass implements :meth:`FakeGateway.dispatch` (form -> JSON object, or a
+:class:`Reply` raised with the platform's error); this base records every request and
+injects the transport faults every platform shares: ``5xx``, ``malformed`` JSON and
+``hang`` (until the client times out or the server stops).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl
+
+__all__ = ["FAULTS", "FakeGateway", "Reply"]
+
+FAULTS = ("5xx", "malformed", "hang")
+
+
+class Reply(Exception):
+    """Raised by ``dispatch`` to answer with ``payload`` (an error shape, say)."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(payload)
+        self.payload = payload
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+    fake: FakeGateway
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        status, content_type, payload = self.server.fake._answer(form)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up (a timeout): nothing to answer
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class FakeGateway:
+    """Base of a fake gateway: use as a context manager, point the adapter at :attr:`url`."""
+
+    path = "/"
+    thread_name = "fake-gateway"
+
+    def __init__(self, *, hang_seconds: float = 10.0) -> None:
+        self.hang_seconds = hang_seconds
+        self.requests: list[dict[str, str]] = []
+        """Every form received, in order (signature checked or not)."""
+        self.request_times: list[float] = []
+        self._faults: deque[str] = deque()
+        self._lock = threading.RLock()
+        self._release = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Release hanging requests, close every connection, join every thread."""
+        if self._server is None:
+            return
+        self._release.set()
+        self._server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+
+    @property
+    def url(self) -> str:
+        """The gateway URL (``http://127.0.0.1:PORT`` + :attr:`path`)."""
+        assert self._server is not None, "start the server first (use it as a context manager)"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{self.path}"
+
+    def _track(self, connection: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def fail_next(self, n: int, kind: str = "5xx") -> None:
+        """The next ``n`` requests fail: ``5xx``, ``malformed`` JSON or ``hang``."""
+        if kind not in FAULTS:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+        with self._lock:
+            self._faults.clear()
+            self._faults.extend([kind] * n)
+
+    def dispatch(self, form: dict[str, str]) -> dict[str, Any]:
+        """Answer one request (called under the lock); raise Reply for an error shape."""
+        raise NotImplementedError
+
+    def _answer(self, form: dict[str, str]) -> tuple[int, str, bytes]:
+        with self._lock:
+            self.requests.append(form)
+            self.request_times.append(time.monotonic())
+            fault = self._faults.popleft() if self._faults else None
+        if fault == "hang":
+            self._release.wait(self.hang_seconds)
+            return 200, "application/json", b"{}"
+        if fault == "5xx":
+            return 502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+        if fault == "malformed":
+            return 200, "application/json;charset=UTF-8", b'{"order_search_resp'
+        with self._lock:
+            try:
+                payload = self.dispatch(form)
+            except Reply as reply:
+                payload = reply.payload
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return 200, "application/json;charset=UTF-8", data

@@ -1,0 +1,255 @@
+"""A fake Pinduoduo open-platform gateway (``/api/router``) on 127.0.0.1, for the tests.
+
+Answers form POSTs the way the platform does as far as its public docs describe it:
+
+* checks ``type``, ``client_id``, ``data_type=JSON``, the unix ``timestamp`` (within 10
+  minutes of its clock) and the md5 signature (its own implementation, compared with
+  ``hmac.compare_digest``), then the access token;
+* ``pdd.order.number.list.increment.get``: orders whose ``updated_at`` lies in
+  ``[start_updated_at, end_updated_at]`` (unix seconds, both inclusive), oldest first,
+  ``total_count`` with every page (``has_next`` instead with ``use_has_next=true``), a
+  30-minute span cap, 90 days of history, ``page_size`` 1..100; it requires
+  ``order_status=5``, ``refund_status=5`` and ``is_lucky_flag=0`` (all orders), as the
+  adapter asks;
+* ``pdd.time.get`` (its clock, Asia/Shanghai wall clock);
+* an index that settles late: an order updated at ``t`` lists only from ``t +
+  index_delay`` on (what the adapter's lag is for);
+* the error shape ``{"error_response": {"error_code", "error_msg", ...}}``: 10019 for an
+  expired token (public); 70031 for rate limiting and the codes for a bad signature,
+  timestamp and span (assumed).
+
+Faults: expired token, rate limiting for the next N requests, 5xx, malformed JSON, a
+hang, and an order modified while a window is paged. It implements the contract
+suite's control protocol: ``add_order``, ``now``, ``expire_credentials``, ``fail_next``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fakes._http import FakeGateway, Reply
+
+__all__ = [
+    "ACCESS_TOKEN",
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "FakePddServer",
+    "pdd_time",
+    "sample_order",
+]
+
+CLIENT_ID = "fakepddclientid0001"
+CLIENT_SECRET = "fake-pdd-secret-XYZZY"
+ACCESS_TOKEN = "fake-pdd-token-PLUGH"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+_TIME = "%Y-%m-%d %H:%M:%S"
+INCREMENT = "pdd.order.number.list.increment.get"
+
+
+def pdd_time(moment: datetime) -> str:
+    """An aware time as Pinduoduo's wall clock."""
+    return moment.astimezone(SHANGHAI).strftime(_TIME)
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, _TIME).replace(tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def _expected_sign(form: dict[str, str], secret: str) -> str:
+    text = "".join(f"{k}{v}" for k, v in sorted(form.items()) if k != "sign" and v != "")
+    return hashlib.md5(f"{secret}{text}{secret}".encode()).hexdigest().upper()
+
+
+def sample_order(order_sn: str, updated: datetime) -> dict[str, Any]:
+    """An order as the increment API returns it (encrypted receiver, amounts in yuan)."""
+    return {
+        "order_sn": order_sn,
+        "order_status": 1,
+        "refund_status": 1,
+        "confirm_status": 1,
+        "created_time": pdd_time(updated - timedelta(minutes=5)),
+        "confirm_time": pdd_time(updated - timedelta(minutes=4)),
+        "updated_at": pdd_time(updated),
+        "buyer_memo": "",
+        "postage": "0.00",
+        "pay_amount": "39.98",
+        "receiver_name": "~AgAAAAPjOLkx9P0=~0~",
+        "receiver_phone": "~AgAAAAPjOLnC9b4=~1~",
+        "province": "上海",
+        "city": "上海市",
+        "town": "长宁区",
+        "address": "~AgAAAAPjOLnZn8s=~2~",
+        "item_list": [
+            {
+                "goods_id": 123456789,
+                "sku_id": 987654321,
+                "outer_id": "TEE-2026-BLK-L",
+                "outer_goods_id": "TEE-2026",
+                "goods_name": "纯棉短袖T恤 黑色 L",
+                "goods_count": 2,
+                "goods_price": "19.99",
+            }
+        ],
+    }
+
+
+def _error(code: int, msg: str, sub_msg: str = "") -> Reply:
+    body = {"error_code": code, "error_msg": msg, "sub_msg": sub_msg, "request_id": "fake"}
+    return Reply({"error_response": body})
+
+
+@dataclass
+class _Move:
+    order_sn: str
+    after_pages: int
+    to: datetime | None
+
+
+class FakePddServer(FakeGateway):
+    """The fake Pinduoduo gateway (see the module docstring)."""
+
+    path = "/api/router"
+    thread_name = "fake-pdd"
+
+    def __init__(
+        self,
+        *,
+        client_id: str = CLIENT_ID,
+        client_secret: str = CLIENT_SECRET,
+        access_token: str = ACCESS_TOKEN,
+        clock: Callable[[], datetime] | None = None,
+        index_delay: timedelta = timedelta(0),
+        hang_seconds: float = 10.0,
+        echo_secrets_in_errors: bool = False,
+    ) -> None:
+        super().__init__(hang_seconds=hang_seconds)
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.access_token = access_token
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.index_delay = index_delay
+        self.echo_secrets_in_errors = echo_secrets_in_errors
+        self.token_valid = True
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.updated: dict[str, datetime] = {}
+        self.search_pages: list[int] = []
+        """The page of every increment call answered with orders (not an error)."""
+        self.search_params: list[dict[str, str]] = []
+        self._limited = 0
+        self._moves: list[_Move] = []
+
+    # -- the contract suite's control protocol -------------------------------------------
+
+    def add_order(self, external_id: str, modified_at_utc: datetime) -> None:
+        """Create or change an order, updated at ``modified_at_utc`` (whole seconds)."""
+        self.put_order(sample_order(external_id, modified_at_utc))
+
+    def now(self) -> datetime:
+        """The platform's clock (UTC)."""
+        return self._clock()
+
+    def expire_credentials(self) -> None:
+        """The shop's access token stops working (10019 from now on)."""
+        with self._lock:
+            self.token_valid = False
+
+    # -- more controls ---------------------------------------------------------------------
+
+    def put_order(self, order: dict[str, Any]) -> None:
+        """Store an order as given (its ``updated_at`` decides where it lists)."""
+        with self._lock:
+            self.orders[str(order["order_sn"])] = order
+            self.updated[str(order["order_sn"])] = _parse_time(order["updated_at"])
+
+    def touch(self, order_sn: str, at: datetime | None = None) -> None:
+        """Update an order now (or at ``at``)."""
+        moment = (at or self.now()).replace(microsecond=0)
+        with self._lock:
+            self.orders[order_sn] = {**self.orders[order_sn], "updated_at": pdd_time(moment)}
+            self.updated[order_sn] = moment
+
+    def modify_during_paging(
+        self, order_sn: str, *, after_pages: int, to: datetime | None = None
+    ) -> None:
+        """Touch ``order_sn`` right after the ``after_pages``-th page was answered."""
+        with self._lock:
+            self._moves.append(_Move(order_sn, after_pages, to))
+
+    def rate_limit_next(self, n: int) -> None:
+        """The next ``n`` requests are refused with 70031."""
+        with self._lock:
+            self._limited = n
+
+    # -- answering -------------------------------------------------------------------------
+
+    def dispatch(self, form: dict[str, str]) -> dict[str, Any]:
+        if self._limited > 0:
+            self._limited -= 1
+            raise _error(70031, "调用过于频繁，已被限流", "rate limited")
+        if form.get("client_id") != self.client_id:
+            raise _error(10016, "client_id不存在")
+        stamp = form.get("timestamp", "")
+        if not stamp.isdigit() or abs(int(stamp) - self.now().timestamp()) > 600:
+            raise _error(10001, "timestamp 不合法或已过期")
+        if form.get("data_type", "JSON") != "JSON":
+            raise _error(10000, "参数错误", "data_type")
+        given = form.get("sign", "")
+        if not hmac.compare_digest(
+            given.encode(), _expected_sign(form, self.client_secret).encode()
+        ):
+            raise _error(10003, "签名错误")
+        api = form.get("type", "")
+        if api == "pdd.time.get":
+            return {"time_get_response": {"time": pdd_time(self.now()), "request_id": "fake"}}
+        if api != INCREMENT:
+            raise _error(10006, "type不存在")
+        token = form.get("access_token", "")
+        if token != self.access_token or not self.token_valid:
+            shown = f" ({token})" if self.echo_secrets_in_errors else ""
+            raise _error(10019, f"access_token已过期{shown}")
+        return {"order_sn_increment_get_response": self._increment(form)}
+
+    def _increment(self, form: dict[str, str]) -> dict[str, Any]:
+        self.search_params.append(form)
+        try:
+            start = int(form["start_updated_at"])
+            end = int(form["end_updated_at"])
+            page = int(form.get("page", "1"))
+            page_size = int(form.get("page_size", "100"))
+        except (KeyError, ValueError):
+            raise _error(10000, "参数错误", "start_updated_at/end_updated_at/page") from None
+        wanted = (form.get("order_status"), form.get("refund_status"), form.get("is_lucky_flag"))
+        if wanted != ("5", "5", "0"):
+            raise _error(10000, "参数错误", "order_status/refund_status/is_lucky_flag")
+        if end < start or end - start > 1800:
+            raise _error(10000, "参数错误", "时间间隔不能超过30分钟")
+        if start < (self.now() - timedelta(days=90)).timestamp():
+            raise _error(10000, "参数错误", "只能查询90天内的订单")
+        if not 1 <= page_size <= 100 or page < 1:
+            raise _error(10000, "参数错误", "page_size 1..100")
+        visible_until = self.now() - self.index_delay
+        matching = sorted(
+            (
+                sn
+                for sn, moment in self.updated.items()
+                if start <= moment.timestamp() <= end and moment <= visible_until
+            ),
+            key=lambda sn: (self.updated[sn], sn),
+        )
+        rows = matching[(page - 1) * page_size : page * page_size]
+        answer: dict[str, Any] = {"order_sn_list": [self.orders[sn] for sn in rows]}
+        if form.get("use_has_next") == "true":
+            answer["has_next"] = page * page_size < len(matching)
+        else:
+            answer["total_count"] = len(matching)
+        self.search_pages.append(page)
+        for move in [m for m in self._moves if m.after_pages == len(self.search_pages)]:
+            self._moves.remove(move)
+            self.touch(move.order_sn, move.to)
+        return answer
