@@ -75,8 +75,8 @@ class OrderCore:
         self.inventory = InventoryService(storage, clock, settings)
         self.orders = OrderService(storage, clock)
         self.intake = IntakeService(storage, clock, settings, self.inventory)
-        self.imports = ImportService(storage, clock, settings, self.inventory)
-        self.replay = ReplayService(storage, clock, settings, self.inventory)
+        self.imports = ImportService(storage, clock, self.intake)
+        self.replay = ReplayService(storage, clock, settings, self.intake)
 
     @classmethod
     @asynccontextmanager

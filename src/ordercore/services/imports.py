@@ -35,23 +35,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from ordercore.config import Settings
 from ordercore.domain.channels import RecordKind
 from ordercore.domain.intake import (
     RejectedRecord,
     RunStatus,
     SyncRun,
-    UpsertOutcome,
-    merge_platform_version,
 )
-from ordercore.domain.inventory import ReservationLine
 from ordercore.domain.orders import Order, OrderStatus
 from ordercore.domain.privacy import mask_text
-from ordercore.errors import OrderCoreError, ReservationNotFound, ReservationStateConflict
 from ordercore.ports.clock import Clock
 from ordercore.ports.storage import Storage, UnitOfWork
-from ordercore.services.intake import StoreReport
-from ordercore.services.reservations import InventoryService, ReserveRequest
+from ordercore.services.intake import IntakeService, StoreReport, Versioning
 
 __all__ = [
     "ImportReject",
@@ -60,7 +54,6 @@ __all__ = [
     "PosFileReader",
     "PosMapping",
     "content_fingerprint",
-    "store_orders",
 ]
 
 DEFAULT_READER = "ordercore_adapters.channels.pos_file"
@@ -219,14 +212,12 @@ class ImportService:
         self,
         storage: Storage,
         clock: Clock,
-        settings: Settings,
-        inventory: InventoryService,
+        intake: IntakeService,
         reader: PosFileReader | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
-        self._settings = settings
-        self._inventory = inventory
+        self._intake = intake
         self._reader: PosFileReader = reader or _default_reader
 
     async def import_pos_file(
@@ -249,17 +240,15 @@ class ImportService:
             fresh = await uow.intake.remember_deliveries(channel, [key], now)
             return key in fresh
 
-        stored = await store_orders(
-            self._storage,
-            self._inventory,
-            self._settings,
-            channel,
-            incoming,
-            rejects,
-            at=now,
-            versioning=_content_version(now),
-            guard=remember,
-        )
+        async with self._storage.unit_of_work() as probe:  # rolled back: only asks
+            seen = not await remember(probe)
+        stored = None
+        if not seen:
+            # The key is recorded with the last batch, so a crash mid-file leaves it unknown
+            # and the next import of the same file completes it (upserts are idempotent).
+            stored = await self._intake.store_orders(
+                channel, incoming, rejects, versioning=_content_version(now), guard=remember
+            )
         if stored is None:
             report.already_imported = True
             return report
@@ -287,7 +276,7 @@ class ImportService:
         return report
 
 
-def _content_version(now: datetime) -> _Versioning:
+def _content_version(now: datetime) -> Versioning:
     def version(stored: Order | None, incoming: Order) -> Order:
         if stored is None:
             return incoming.model_copy(update={"source_modified_at": now})
@@ -298,97 +287,6 @@ def _content_version(now: datetime) -> _Versioning:
         return incoming.model_copy(update={"source_modified_at": moment})
 
     return version
-
-
-class _Versioning(Protocol):
-    def __call__(self, stored: Order | None, incoming: Order) -> Order: ...
-
-
-class _Guard(Protocol):
-    async def __call__(self, uow: UnitOfWork) -> bool: ...
-
-
-async def store_orders(
-    storage: Storage,
-    inventory: InventoryService,
-    settings: Settings,
-    channel: str,
-    orders: Sequence[Order],
-    rejects: Sequence[RejectedRecord],
-    *,
-    at: datetime,
-    versioning: _Versioning | None = None,
-    guard: _Guard | None = None,
-) -> StoreReport | None:
-    """Merge and upsert ``orders`` (newest version wins) and keep ``rejects``, in one unit.
-
-    Then reserve stock for new orders and release it for newly cancelled ones, like the
-    intake's store path. ``versioning`` sets each order's version from the stored one;
-    ``guard`` runs first in the unit and, when it returns False, nothing is written and
-    None is returned.
-    """
-    report = StoreReport()
-    newest: dict[str, Order] = {}
-    for order in orders:
-        newest[order.external_id] = order
-    async with storage.unit_of_work() as uow:
-        if guard is not None and not await guard(uow):
-            return None
-        stored = await uow.orders.get_many_by_external(channel, list(newest))
-        merged: list[Order] = []
-        for order in newest.values():
-            previous = stored.get(order.external_id)
-            versioned = versioning(previous, order) if versioning else order
-            merged.append(merge_platform_version(previous, versioned, at))
-        outcomes = await uow.orders.upsert_many(merged) if merged else []
-        if rejects:
-            await uow.intake.add_rejects(rejects)
-        await uow.commit()
-    created: list[Order] = []
-    cancelled: list[Order] = []
-    for order, outcome in zip(merged, outcomes, strict=True):
-        if outcome is UpsertOutcome.CREATED:
-            report.created += 1
-            if order.status in _RESERVABLE:
-                created.append(order)
-        elif outcome is UpsertOutcome.UPDATED:
-            report.updated += 1
-            if order.status is OrderStatus.CANCELLED:
-                cancelled.append(order)
-        elif outcome is UpsertOutcome.UNCHANGED:
-            report.unchanged += 1
-        else:
-            report.stale += 1
-    await _reserve(inventory, settings, created, report)
-    for order in cancelled:
-        try:
-            await inventory.release(order.id)
-        except (ReservationNotFound, ReservationStateConflict) as exc:
-            report.errors.append(mask_text(f"order {order.id}: not released: {exc}"))
-    return report
-
-
-async def _reserve(
-    inventory: InventoryService, settings: Settings, orders: Sequence[Order], report: StoreReport
-) -> None:
-    if not orders:
-        return
-    requests = [
-        ReserveRequest(
-            order.id,
-            [
-                ReservationLine(
-                    line.sku, line.warehouse or settings.default_warehouse, line.quantity
-                )
-                for line in order.lines
-            ],
-            buyer_id=order.buyer_id,
-        )
-        for order in orders
-    ]
-    for order, outcome in zip(orders, await inventory.reserve_many(requests), strict=True):
-        if isinstance(outcome, OrderCoreError):
-            report.errors.append(mask_text(f"order {order.id}: not reserved: {outcome}"))
 
 
 def _rejects(mapping: PosMapping) -> list[ImportReject]:

@@ -25,6 +25,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from ordercore.config import Settings
 from ordercore.domain.channels import CredentialState, RawRecord, TimeWindow
@@ -53,13 +54,32 @@ from ordercore.errors import (
 )
 from ordercore.ports.channels import ChannelPort
 from ordercore.ports.clock import Clock
-from ordercore.ports.storage import Storage
+from ordercore.ports.storage import Storage, UnitOfWork
 from ordercore.services.reservations import InventoryService, ReserveRequest
 
-__all__ = ["IncompleteWindow", "IntakeService", "StoreReport", "WebhookReport"]
+__all__ = [
+    "Guard",
+    "IncompleteWindow",
+    "IntakeService",
+    "StoreReport",
+    "Versioning",
+    "WebhookReport",
+]
 
 _RESERVABLE = (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
 _log = logging.getLogger("ordercore.intake")
+
+
+class Versioning(Protocol):
+    """Sets an incoming order's version from the stored one (None when new)."""
+
+    def __call__(self, stored: Order | None, incoming: Order) -> Order: ...
+
+
+class Guard(Protocol):
+    """Runs in the last unit of a store; False rolls that unit back."""
+
+    async def __call__(self, uow: UnitOfWork) -> bool: ...
 
 
 class IncompleteWindow(ChannelUnavailable):
@@ -223,7 +243,7 @@ class IntakeService:
         advance_to: datetime | None,
         retries: int = 0,
     ) -> StoreReport:
-        report = StoreReport()
+        """Map raw records (keeping the ones that fail as rejects) and store the orders."""
         now = self._clock.now()
         newest: dict[str, RawRecord] = {}
         for record in records:
@@ -233,50 +253,95 @@ class IntakeService:
         mapped: list[Order] = []
         warnings: dict[str, tuple[str, ...]] = {}
         rejects: list[RejectedRecord] = []
+        errors: list[str] = []
         for record in newest.values():
             try:
                 result = channel.map_order(record)
-                order = result.order
-                warnings[order.external_id] = result.warnings
             except InvalidOrder as exc:
                 reason = mask_text(str(exc))
-                report.errors.append(reason)
+                errors.append(reason)
                 rejects.append(_reject(record, reason, run_id, now))
                 continue
-            mapped.append(order.model_copy(update={"source_modified_at": record.modified_at}))
-        report.rejected = len(rejects)
+            warnings[result.order.external_id] = result.warnings
+            mapped.append(
+                result.order.model_copy(update={"source_modified_at": record.modified_at})
+            )
+        report = await self.store_orders(
+            channel.name,
+            mapped,
+            rejects,
+            advance_to=advance_to,
+            retries=retries,
+            warnings=warnings,
+        )
+        assert report is not None  # no guard: always stored
+        report.errors[:0] = errors
+        return report
+
+    async def store_orders(
+        self,
+        channel: str,
+        orders: Sequence[Order],
+        rejects: Sequence[RejectedRecord] = (),
+        *,
+        advance_to: datetime | None = None,
+        retries: int = 0,
+        warnings: Mapping[str, tuple[str, ...]] | None = None,
+        versioning: Versioning | None = None,
+        guard: Guard | None = None,
+    ) -> StoreReport | None:
+        """Store canonical orders of one channel exactly once; the path every intake shares.
+
+        Orders (the last one per external id wins) are merged with what is stored (the
+        newest platform version wins: ``source_modified_at``), upserted in batches of
+        ``settings.intake_batch_size``, each batch's weak orders queued for review in the
+        same unit. The last unit also keeps ``rejects``, advances the cursor to
+        ``advance_to`` and runs ``guard``: when the guard returns False, that unit is
+        rolled back and None is returned (earlier batches are idempotent upserts).
+        Afterwards new orders reserve stock and newly cancelled ones release it.
+        ``versioning`` may set each incoming order's version from the stored one.
+        """
+        now = self._clock.now()
+        report = StoreReport(rejected=len(rejects))
+        latest: dict[str, Order] = {}
+        for order in orders:
+            latest[order.external_id] = order
+        pending = list(latest.values())
         created: list[Order] = []
         cancelled: list[Order] = []
         size = self._settings.intake_batch_size
-        for start in range(0, max(len(mapped), 1), size):
-            batch = mapped[start : start + size]
-            last = start + size >= len(mapped)
+        for start in range(0, max(len(pending), 1), size):
+            batch = pending[start : start + size]
+            last = start + size >= len(pending)
             async with self._storage.unit_of_work() as uow:
                 stored = await uow.orders.get_many_by_external(
-                    channel.name, [order.external_id for order in batch]
+                    channel, [order.external_id for order in batch]
                 )
-                merged = [
-                    merge_platform_version(stored.get(order.external_id), order, now)
-                    for order in batch
-                ]
+                merged = []
+                for order in batch:
+                    previous = stored.get(order.external_id)
+                    versioned = versioning(previous, order) if versioning else order
+                    merged.append(merge_platform_version(previous, versioned, now))
                 outcomes = await uow.orders.upsert_many(merged) if merged else []
-                reviews = self._reviews(merged, outcomes, warnings, retries, now)
+                reviews = self._reviews(merged, outcomes, warnings or {}, retries, now)
                 if reviews:
                     await uow.intake.enqueue_reviews(reviews)
-                    report.queued_for_review += len(reviews)
                 if last:
+                    if guard is not None and not await guard(uow):
+                        return None
                     if rejects:
                         await uow.intake.add_rejects(rejects)
                     if advance_to is not None:
                         await uow.intake.advance_cursor(
                             Cursor(
-                                channel=channel.name,
+                                channel=channel,
                                 feed=Feed.ORDERS,
                                 position=advance_to,
                                 updated_at=now,
                             )
                         )
                 await uow.commit()
+            report.queued_for_review += len(reviews)
             for order, outcome in zip(merged, outcomes, strict=True):
                 _count(report, outcome)
                 if outcome is UpsertOutcome.CREATED and order.status in _RESERVABLE:

@@ -22,9 +22,7 @@ from ordercore.errors import FieldError, InvalidInput, InvalidOrder, OrderCoreEr
 from ordercore.ports.channels import ChannelPort
 from ordercore.ports.clock import Clock
 from ordercore.ports.storage import Storage
-from ordercore.services.imports import store_orders
-from ordercore.services.intake import IncompleteWindow, StoreReport
-from ordercore.services.reservations import InventoryService
+from ordercore.services.intake import IncompleteWindow, IntakeService, StoreReport
 
 __all__ = ["ReconcileReport", "RejectReplay", "ReplayService"]
 
@@ -53,12 +51,12 @@ class ReplayService:
     """Replays and reconciliation over the storage. Reached as ``core.replay``."""
 
     def __init__(
-        self, storage: Storage, clock: Clock, settings: Settings, inventory: InventoryService
+        self, storage: Storage, clock: Clock, settings: Settings, intake: IntakeService
     ) -> None:
         self._storage = storage
         self._clock = clock
         self._settings = settings
-        self._inventory = inventory
+        self._intake = intake
 
     async def replay_window(self, channel: ChannelPort, start: datetime, end: datetime) -> SyncRun:
         """Fetch ``[start, end)`` again and store it; the cursor does not move.
@@ -154,15 +152,7 @@ class ReplayService:
     async def _store(
         self, channel: ChannelPort, orders: Sequence[Order], rejects: Sequence[RejectedRecord]
     ) -> StoreReport:
-        report = await store_orders(
-            self._storage,
-            self._inventory,
-            self._settings,
-            channel.name,
-            orders,
-            rejects,
-            at=self._clock.now(),
-        )
+        report = await self._intake.store_orders(channel.name, orders, rejects)
         assert report is not None  # no guard: always stored
         report.rejected = len(rejects)
         return report

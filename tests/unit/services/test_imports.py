@@ -149,7 +149,7 @@ async def test_a_custom_reader_is_used_instead_of_pos_file(clock: ManualClock) -
 
     typed: PosFileReader = reader
     async with OrderCore.open("memory://", clock=clock) as core:
-        imports = ImportService(core.storage, clock, core.settings, core.inventory, typed)
+        imports = ImportService(core.storage, clock, core.intake, typed)
         await core.inventory.receive("SKU-1", 10)
         await core.inventory.receive("SKU-2", 10)
         report = await imports.import_pos_file(csv(GOOD), "x.csv", channel="shop-pos")
