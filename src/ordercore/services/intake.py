@@ -166,11 +166,19 @@ class IntakeService:
                 )
             for window in plan.windows:
                 records, pages, rescans = await self._fetch_window(channel, window)
+                orders, warnings, rejects, errors = self._map_records(channel, records, run.id)
                 counts["pages"] += pages
                 counts["fetched"] += len(records)
-                report = await self._store(
-                    channel, records, run.id, advance_to=window.end, retries=rescans
+                report = await self.store_orders(
+                    channel.name,
+                    orders,
+                    rejects,
+                    advance_to=window.end,
+                    retries=rescans,
+                    warnings=warnings,
                 )
+                assert report is not None  # no guard: always stored
+                report.errors[:0] = errors
                 totals.add(report)
                 counts["windows"] += 1
                 position = window.end
@@ -234,16 +242,10 @@ class IntakeService:
 
     # -- storing ---------------------------------------------------------------------------
 
-    async def _store(
-        self,
-        channel: ChannelPort,
-        records: Sequence[RawRecord],
-        run_id: str | None,
-        *,
-        advance_to: datetime | None,
-        retries: int = 0,
-    ) -> StoreReport:
-        """Map raw records (keeping the ones that fail as rejects) and store the orders."""
+    def _map_records(
+        self, channel: ChannelPort, records: Sequence[RawRecord], run_id: str | None
+    ) -> tuple[list[Order], dict[str, tuple[str, ...]], list[RejectedRecord], list[str]]:
+        """Map the newest version of each record: (orders, warnings, rejects, errors)."""
         now = self._clock.now()
         newest: dict[str, RawRecord] = {}
         for record in records:
@@ -266,17 +268,7 @@ class IntakeService:
             mapped.append(
                 result.order.model_copy(update={"source_modified_at": record.modified_at})
             )
-        report = await self.store_orders(
-            channel.name,
-            mapped,
-            rejects,
-            advance_to=advance_to,
-            retries=retries,
-            warnings=warnings,
-        )
-        assert report is not None  # no guard: always stored
-        report.errors[:0] = errors
-        return report
+        return mapped, warnings, rejects, errors
 
     async def store_orders(
         self,
@@ -465,7 +457,10 @@ class IntakeService:
             await uow.commit()
         if delivery.message_id not in fresh:
             return WebhookReport(delivery.message_id, True, StoreReport())
-        stored = await self._store(channel, delivery.records, None, advance_to=None)
+        orders, warnings, rejects, errors = self._map_records(channel, delivery.records, None)
+        stored = await self.store_orders(channel.name, orders, rejects, warnings=warnings)
+        assert stored is not None  # no guard: always stored
+        stored.errors[:0] = errors
         return WebhookReport(delivery.message_id, False, stored)
 
     # -- the ledger ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from ordercore import OrderCore, Settings
 from ordercore.domain.intake import RunStatus
 from ordercore.domain.orders import OrderStatus
-from ordercore.errors import ChannelAuthExpired, SignatureInvalid
+from ordercore.errors import ChannelAuthExpired, SignatureInvalid, StorageUnavailable
 from ordercore.ports.clock import ManualClock
 from ordercore.testing.channels import FakeChannel, FakePlatform, fake_order_payload
 
@@ -254,3 +254,29 @@ async def test_weak_orders_enter_the_review_queue_with_their_reasons(
     assert any("vague" in reason for reason in entry.reasons)
     assert await core.intake.resolve_review("fake-shop:V1")
     assert await core.intake.review_queue() == []
+
+
+@pytest.mark.anyio
+async def test_a_storage_failure_stops_the_run_at_the_last_stored_window(
+    core: OrderCore, platform: FakePlatform, channel: FakeChannel, clock: ManualClock
+) -> None:
+    """With windows read ahead, a failed store still leaves the cursor after the last good one."""
+    spread_orders(platform, 300, timedelta(hours=3))
+    clock.set(START + timedelta(hours=3, minutes=30))
+    original = core.intake.store_orders
+    calls = {"n": 0}
+
+    async def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise StorageUnavailable("database restarting")
+        return await original(*args, **kwargs)
+
+    core.intake.store_orders = flaky  # type: ignore[method-assign]
+    run = await core.intake.sync(channel, first_sync_from=START)
+    assert run.status is RunStatus.PARTIAL
+    assert run.cursor_after == START + timedelta(hours=1)
+    assert "database restarting" in run.errors[-1]
+    core.intake.store_orders = original  # type: ignore[method-assign]
+    again = await core.intake.sync(channel)
+    assert run.created + again.created == 300
