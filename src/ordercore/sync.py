@@ -103,6 +103,7 @@ class SyncIntake(_Bridge):
     sync = _blocking(IntakeService.sync)
     ingest_webhook = _blocking(IntakeService.ingest_webhook)
     store_orders = _blocking(IntakeService.store_orders)
+    fetch_window = _blocking(IntakeService.fetch_window)
     runs = _blocking(IntakeService.runs)
     rejects = _blocking(IntakeService.rejects)
     review_queue = _blocking(IntakeService.review_queue)

@@ -165,8 +165,8 @@ class IntakeService:
                     "older than the platform keeps and could not be fetched"
                 )
             for window in plan.windows:
-                records, pages, rescans = await self._fetch_window(channel, window)
-                orders, warnings, rejects, errors = self._map_records(channel, records, run.id)
+                records, pages, rescans = await self.fetch_window(channel, window)
+                orders, warnings, rejects, errors = self.map_records(channel, records, run.id)
                 counts["pages"] += pages
                 counts["fetched"] += len(records)
                 report = await self.store_orders(
@@ -205,7 +205,7 @@ class IntakeService:
             state = status.state(self._clock.now(), self._settings.credential_warning)
         return state
 
-    async def _fetch_window(
+    async def fetch_window(
         self, channel: ChannelPort, window: TimeWindow
     ) -> tuple[list[RawRecord], int, int]:
         """A window's records, deduplicated and checked against the platform's total.
@@ -242,7 +242,7 @@ class IntakeService:
 
     # -- storing ---------------------------------------------------------------------------
 
-    def _map_records(
+    def map_records(
         self, channel: ChannelPort, records: Sequence[RawRecord], run_id: str | None
     ) -> tuple[list[Order], dict[str, tuple[str, ...]], list[RejectedRecord], list[str]]:
         """Map the newest version of each record: (orders, warnings, rejects, errors)."""
@@ -457,7 +457,7 @@ class IntakeService:
             await uow.commit()
         if delivery.message_id not in fresh:
             return WebhookReport(delivery.message_id, True, StoreReport())
-        orders, warnings, rejects, errors = self._map_records(channel, delivery.records, None)
+        orders, warnings, rejects, errors = self.map_records(channel, delivery.records, None)
         stored = await self.store_orders(channel.name, orders, rejects, warnings=warnings)
         assert stored is not None  # no guard: always stored
         stored.errors[:0] = errors

@@ -22,7 +22,7 @@ from ordercore.errors import FieldError, InvalidInput, InvalidOrder, OrderCoreEr
 from ordercore.ports.channels import ChannelPort
 from ordercore.ports.clock import Clock
 from ordercore.ports.storage import Storage
-from ordercore.services.intake import IncompleteWindow, IntakeService, StoreReport
+from ordercore.services.intake import IntakeService, StoreReport
 
 __all__ = ["ReconcileReport", "RejectReplay", "ReplayService"]
 
@@ -131,7 +131,7 @@ class ReplayService:
             }
         try:
             for window in windows:
-                records, pages = await _fetch_window(channel, window)
+                records, pages, _rescans = await self._intake.fetch_window(channel, window)
                 counts["pages"] += pages
                 counts["fetched"] += len(records)
                 async with self._storage.unit_of_work() as uow:
@@ -139,7 +139,9 @@ class ReplayService:
                         channel.name, [record.external_id for record in records]
                     )
                 missing.extend(r.external_id for r in records if r.external_id not in stored)
-                orders, rejects = _map(channel, records, run.id, self._clock.now())
+                orders, _warnings, rejects, _errors = self._intake.map_records(
+                    channel, records, run.id
+                )
                 rejects = [r for r in rejects if (r.external_id, r.modified_at) not in kept]
                 totals.add(await self._store(channel, orders, rejects))
                 counts["windows"] += 1
@@ -198,61 +200,3 @@ def _split(window: TimeWindow, step: timedelta) -> list[TimeWindow]:
         windows.append(TimeWindow(start=start, end=end))
         start = end
     return windows
-
-
-async def _fetch_window(channel: ChannelPort, window: TimeWindow) -> tuple[list[RawRecord], int]:
-    """Every record of a window once per version; IncompleteWindow when short of the total."""
-    seen: dict[tuple[str, datetime], RawRecord] = {}
-    totals: set[int] = set()
-    token: str | None = None
-    pages = 0
-    while True:
-        page = await channel.fetch_orders(window, token)
-        pages += 1
-        if page.total is not None:
-            totals.add(page.total)
-        for record in page.records:
-            if window.contains(record.modified_at):
-                seen.setdefault(record.version_key, record)
-        token = page.next_page
-        if token is None:
-            break
-    distinct = len({key[0] for key in seen})
-    if totals and (len(totals) > 1 or distinct < max(totals)):
-        raise IncompleteWindow(
-            f"channel {channel.name!r} window {window.start}..{window.end}: fetched "
-            f"{distinct} orders, the platform reports {sorted(totals)}"
-        )
-    return list(seen.values()), pages
-
-
-def _map(
-    channel: ChannelPort, records: Sequence[RawRecord], run_id: str, at: datetime
-) -> tuple[list[Order], list[RejectedRecord]]:
-    newest: dict[str, RawRecord] = {}
-    for record in records:
-        kept = newest.get(record.external_id)
-        if kept is None or record.modified_at > kept.modified_at:
-            newest[record.external_id] = record
-    orders: list[Order] = []
-    rejects: list[RejectedRecord] = []
-    for record in newest.values():
-        try:
-            order = channel.map_order(record).order
-        except InvalidOrder as exc:
-            rejects.append(
-                RejectedRecord(
-                    id=os.urandom(8).hex(),
-                    channel=record.channel,
-                    kind=record.kind,
-                    external_id=record.external_id,
-                    modified_at=record.modified_at,
-                    payload=record.payload,
-                    reason=mask_text(str(exc)),
-                    run_id=run_id,
-                    rejected_at=at,
-                )
-            )
-            continue
-        orders.append(order.model_copy(update={"source_modified_at": record.modified_at}))
-    return orders, rejects

@@ -79,18 +79,24 @@ async def test_replay_window_rejects_an_empty_window(core: OrderCore, channel: F
 
 
 @pytest.mark.anyio
-async def test_replay_window_fails_closed_on_a_short_window(
+async def test_replay_window_rescans_then_fails_closed_on_a_short_window(
     core: OrderCore, platform: FakePlatform, channel: FakeChannel, clock: ManualClock
 ) -> None:
-    """A scan that loses records against the total is FAILED and stores nothing."""
+    """A scan short of the total is re-scanned; still short, the replay FAILS and stores nothing."""
     for index in range(5):
         platform.put(fake_order_payload(f"S{index}"), at=START + timedelta(minutes=index))
-    platform.lose_on_next_scan = 2
     clock.set(START + timedelta(hours=1))
-    run = await core.replay.replay_window(channel, START, START + timedelta(minutes=30))
-    assert run.status is RunStatus.FAILED
-    assert "IncompleteWindow" in run.errors[0]
-    assert await core.orders.list() == []
+    platform.lose_on_next_scan = 2
+    healed = await core.replay.replay_window(channel, START, START + timedelta(minutes=30))
+    assert (healed.status, healed.created) == (RunStatus.SUCCEEDED, 5)
+    async with OrderCore.open(
+        "memory://", clock=clock, settings=Settings(window_rescans=0)
+    ) as strict:
+        platform.lose_on_next_scan = 2
+        run = await strict.replay.replay_window(channel, START, START + timedelta(minutes=30))
+        assert run.status is RunStatus.FAILED
+        assert "IncompleteWindow" in run.errors[0]
+        assert await strict.orders.list() == []
 
 
 @pytest.mark.anyio
