@@ -76,6 +76,10 @@ class FakeGateway:
 
     path = "/"
     thread_name = "fake-gateway"
+    faults: tuple[str, ...] = FAULTS
+    """The faults :meth:`fail_next` accepts; a subclass adds its own (see :meth:`fault`)."""
+    hang_body = b"{}"
+    malformed_body = b'{"order_search_resp'
 
     def __init__(self, *, hang_seconds: float = 10.0) -> None:
         self.hang_seconds = hang_seconds
@@ -138,9 +142,9 @@ class FakeGateway:
                 self._connections.discard(connection)
 
     def fail_next(self, n: int, kind: str = "5xx") -> None:
-        """The next ``n`` requests fail: ``5xx``, ``malformed`` JSON or ``hang``."""
-        if kind not in FAULTS:
-            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
+        """The next ``n`` requests fail: ``5xx``, ``malformed`` JSON, ``hang`` (or a subclass's)."""
+        if kind not in self.faults:
+            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(self.faults)}")
         with self._lock:
             self._faults.clear()
             self._faults.extend([kind] * n)
@@ -149,6 +153,10 @@ class FakeGateway:
         """Answer one request (called under the lock); raise Reply for an error shape."""
         raise NotImplementedError
 
+    def fault(self, kind: str) -> None:
+        """Answer a subclass's own fault ``kind`` (called under the lock): raise Reply."""
+        raise NotImplementedError(kind)
+
     def _answer(self, form: dict[str, str]) -> tuple[int, str, bytes]:
         with self._lock:
             self.requests.append(form)
@@ -156,13 +164,15 @@ class FakeGateway:
             fault = self._faults.popleft() if self._faults else None
         if fault == "hang":
             self._release.wait(self.hang_seconds)
-            return 200, "application/json", b"{}"
+            return 200, "application/json", self.hang_body
         if fault == "5xx":
             return 502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"
         if fault == "malformed":
-            return 200, "application/json;charset=UTF-8", b'{"order_search_resp'
+            return 200, "application/json;charset=UTF-8", self.malformed_body
         with self._lock:
             try:
+                if fault is not None:
+                    self.fault(fault)
                 payload = self.dispatch(form)
             except Reply as reply:
                 payload = reply.payload

@@ -26,23 +26,18 @@ TOP's documented shape; their exact sub_codes are assumed.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import math
-import socket
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
-from urllib.parse import parse_qsl
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from fakes._http import FakeGateway, Reply
 
 __all__ = [
     "APP_KEY",
@@ -136,19 +131,13 @@ def sample_trade(
     }
 
 
-class _Reply(Exception):
-    def __init__(self, payload: dict[str, Any]) -> None:
-        super().__init__(payload)
-        self.payload = payload
-
-
-def _error(code: int, msg: str, sub_code: str = "", sub_msg: str = "") -> _Reply:
+def _error(code: int, msg: str, sub_code: str = "", sub_msg: str = "") -> Reply:
     body: dict[str, Any] = {"code": code, "msg": msg, "request_id": "fake"}
     if sub_code:
         body["sub_code"] = sub_code
     if sub_msg:
         body["sub_msg"] = sub_msg
-    return _Reply({"error_response": body})
+    return Reply({"error_response": body})
 
 
 @dataclass
@@ -158,46 +147,14 @@ class _Move:
     to: datetime | None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True
-    fake: FakeTopServer
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, add=False)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8")
-        form = dict(parse_qsl(body, keep_blank_values=True))
-        status, content_type, payload = self.server.fake._answer(form)
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:  # the client gave up (a timeout): nothing to answer
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-class FakeTopServer:
+class FakeTopServer(FakeGateway):
     """The fake gateway: use as a context manager, point the adapter at :attr:`url`."""
+
+    path = "/router/rest"
+    thread_name = "fake-top"
+    faults = FAULTS
+    hang_body = b'{"time_get_response": {}}'
+    malformed_body = b'{"trades_sold_increment_get_resp'
 
     def __init__(
         self,
@@ -210,82 +167,23 @@ class FakeTopServer:
         hang_seconds: float = 10.0,
         echo_secrets_in_errors: bool = False,
     ) -> None:
+        super().__init__(hang_seconds=hang_seconds)
         self.app_key = app_key
         self.app_secret = app_secret
         self.session = session
         self.refresh_token = refresh_token
         self._clock = clock or (lambda: datetime.now(UTC))
-        self.hang_seconds = hang_seconds
         self.echo_secrets_in_errors = echo_secrets_in_errors
         self.session_valid = True
         self.trades: dict[str, dict[str, Any]] = {}
         self.modified: dict[str, datetime] = {}
-        self.requests: list[dict[str, str]] = []
-        """Every form received, in order (signature checked or not)."""
-        self.request_times: list[float] = []
         self.trade_pages: list[int] = []
         """The page_no of every increment.get answered with trades (not an error)."""
         self.requests_during_ban = 0
         self.refreshes = 0
-        self._faults: deque[str] = deque()
         self._ban_next: float | None = None
         self._banned_until = 0.0
         self._moves: list[_Move] = []
-        self._lock = threading.RLock()
-        self._release = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -----------------------------------------------------------------------
-
-    def __enter__(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-top"
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Release hanging requests, close every connection, join every thread."""
-        if self._server is None:
-            return
-        self._release.set()
-        self._server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
-
-    @property
-    def url(self) -> str:
-        """The gateway URL (``http://127.0.0.1:PORT/router/rest``)."""
-        assert self._server is not None, "start the server first (use it as a context manager)"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/router/rest"
-
-    def _track(self, connection: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
     # -- the contract suite's control protocol -------------------------------------------
 
@@ -301,14 +199,6 @@ class FakeTopServer:
         """The seller's session key stops working (code 27 from now on)."""
         with self._lock:
             self.session_valid = False
-
-    def fail_next(self, n: int, kind: str = "5xx") -> None:
-        """The next ``n`` requests fail: ``5xx``, ``isp`` error, ``malformed`` JSON, ``hang``."""
-        if kind not in FAULTS:
-            raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
-        with self._lock:
-            self._faults.clear()
-            self._faults.extend([kind] * n)
 
     # -- more controls ---------------------------------------------------------------------
 
@@ -340,31 +230,13 @@ class FakeTopServer:
 
     # -- answering -------------------------------------------------------------------------
 
-    def _answer(self, form: dict[str, str]) -> tuple[int, str, bytes]:
-        with self._lock:
-            self.requests.append(form)
-            self.request_times.append(time.monotonic())
-            fault = self._faults.popleft() if self._faults else None
-        if fault == "hang":
-            self._release.wait(self.hang_seconds)
-            return 200, "application/json", b'{"time_get_response": {}}'
-        if fault == "5xx":
-            return 502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-        if fault == "malformed":
-            return 200, "application/json;charset=UTF-8", b'{"trades_sold_increment_get_resp'
-        with self._lock:
-            try:
-                if fault == "isp":
-                    raise _error(
-                        15, "Remote service error", "isp.top-remote-connection-timeout", "超时"
-                    )
-                payload = self._dispatch(form)
-            except _Reply as reply:
-                payload = reply.payload
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        return 200, "application/json;charset=UTF-8", data
+    def fault(self, kind: str) -> None:
+        """The ``isp`` fault: a remote service error TOP says is worth retrying."""
+        if kind == "isp":
+            raise _error(15, "Remote service error", "isp.top-remote-connection-timeout", "超时")
+        super().fault(kind)
 
-    def _dispatch(self, form: dict[str, str]) -> dict[str, Any]:
+    def dispatch(self, form: dict[str, str]) -> dict[str, Any]:
         self._check_ban()
         method = form.get("method", "")
         if not method:

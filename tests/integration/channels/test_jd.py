@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
-import time
-import traceback
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import stamina
+from _shared import TokenChannelSuite
 
 from fakes.jos_server import ACCESS_TOKEN, APP_KEY, APP_SECRET, FakeJosServer, jd_time
-from ordercore import OrderCore, Settings
 from ordercore.domain.channels import RawRecord, TimeWindow
-from ordercore.domain.intake import RunStatus
 from ordercore.domain.orders import OrderStatus
-from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, InvalidInput, InvalidOrder
+from ordercore.errors import InvalidInput, InvalidOrder
 from ordercore.ports.clock import ManualClock
 from ordercore.testing.channel_contract import ChannelContract, ChannelUnderTest, fetch_window
 from ordercore_adapters.channels.jd import (
@@ -253,156 +249,48 @@ async def test_an_order_modified_while_paging_shows_in_the_totals(
     assert [page.total for page in pages] == [45, 44, 44]  # so the intake re-scans
 
 
-@pytest.mark.anyio
-async def test_sync_stores_every_order_once_when_one_changes_while_paging() -> None:
-    """Through core.intake.sync on memory://: every order stored once, at its newest version."""
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    with FakeJosServer(clock=clock.now) as server:
-        window = past_window(server)
-        ids = fill(server, window, 45)
-        server.modify_during_paging(ids[0], after_pages=1)
-        async with (
-            OrderCore.open("memory://", clock=clock, settings=Settings()) as core,
-            JdChannel("jd-flagship", config(server), clock=clock) as channel,
-        ):
-            await core.inventory.receive("TEE-2026-BLK-M", 1_000)
-            first = await core.intake.sync(channel, first_sync_from=window.start)
-            clock.advance(timedelta(minutes=5))
-            second = await core.intake.sync(channel)
-            orders = await core.orders.list(limit=1_000)
-    assert (first.status, second.status) == (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED)
-    assert first.created + second.created == 45
-    assert first.pages > 3  # the totals moved while paging: the window was re-scanned
-    assert sorted(order.external_id for order in orders) == sorted(ids)
-    moved = next(order for order in orders if order.external_id == ids[0])
-    assert moved.source_modified_at == server.modified[ids[0]]
-
-
 # -- rate limits and transient failures ----------------------------------------------------
 
 
-@pytest.mark.anyio
-async def test_rate_limit_answers_are_waited_out(server: FakeJosServer, channel: JdChannel) -> None:
-    """Two rate-limit answers: the client waits rate_limit_wait each time, then succeeds."""
-    window = past_window(server)
-    server.add_order("5000001", window.start)
-    server.rate_limit_next(2)
-    began = time.monotonic()
-    page = await channel.fetch_orders(window, None)
-    assert time.monotonic() - began >= 0.38
-    assert [r.external_id for r in page.records] == ["5000001"]
-    assert len(server.requests) == 3
+class TestJdGateway(TokenChannelSuite):
+    """The shared gateway behaviours (``_shared``), for JdChannel."""
 
+    rate_limited = JdRateLimited
+    rate_limit_order_id = "5000001"
+    transient_order_id = "6000001"
 
-@pytest.mark.anyio
-async def test_rate_limiting_past_max_ban_wait_raises_jd_rate_limited(
-    server: FakeJosServer,
-) -> None:
-    """Still limited after max_ban_wait: JdRateLimited (a ChannelUnavailable), bounded."""
-    server.rate_limit_next(100)
-    async with JdChannel("shop", config(server, max_ban_wait=0.5)) as channel:
-        with pytest.raises(JdRateLimited, match="rate limited"):
-            await channel.fetch_orders(past_window(server), None)
-    assert len(server.requests) == 3  # 0.2 + 0.2 waited; a third wait would pass 0.5
-    assert issubclass(JdRateLimited, ChannelUnavailable)
+    api_error = JosApiError
+    refused_length = timedelta(days=3)
+    secrets = SECRETS
+    echoed = "请重新授权访问"
 
+    def echoing_server(self) -> FakeJosServer:
+        return FakeJosServer(echo_secrets_in_errors=True)
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("kind", ["5xx", "malformed"])
-async def test_transient_failures_are_retried(
-    server: FakeJosServer, channel: JdChannel, kind: str
-) -> None:
-    """Two 5xx / malformed-JSON answers, then success on the third attempt."""
-    window = past_window(server)
-    server.add_order("6000001", window.start)
-    server.fail_next(2, kind)
-    page = await channel.fetch_orders(window, None)
-    assert [r.external_id for r in page.records] == ["6000001"]
-    assert len(server.requests) == 3
-
-
-@pytest.mark.anyio
-async def test_persistent_malformed_json_ends_in_channel_unavailable(
-    server: FakeJosServer, channel: JdChannel
-) -> None:
-    """Malformed JSON on every attempt: ChannelUnavailable naming it, after ATTEMPTS tries."""
-    server.fail_next(10, "malformed")
-    with pytest.raises(ChannelUnavailable, match="malformed JSON"):
-        await channel.fetch_orders(past_window(server), None)
-    assert len(server.requests) == ATTEMPTS
-
-
-@pytest.mark.anyio
-async def test_a_hanging_gateway_times_out_then_gives_up(server: FakeJosServer) -> None:
-    """Every request hangs: each times out, is retried, and the call ends ChannelUnavailable."""
-    server.fail_next(10, "hang")
-    async with JdChannel("shop", config(server, timeout=0.3)) as channel:
-        with pytest.raises(ChannelUnavailable, match=r"no answer within 0\.3 s"):
-            await channel.fetch_orders(past_window(server), None)
-    assert len(server.requests) == ATTEMPTS
-
-
-@pytest.mark.anyio
-async def test_an_expired_token_is_not_retried(server: FakeJosServer, channel: JdChannel) -> None:
-    """Code 19 raises ChannelAuthExpired after one request."""
-    server.expire_credentials()
-    with pytest.raises(ChannelAuthExpired, match="re-authorise"):
-        await channel.fetch_orders(past_window(server), None)
-    assert len(server.requests) == 1
-
-
-@pytest.mark.anyio
-async def test_refresh_asks_for_reauthorisation(channel: JdChannel) -> None:
-    """JD tokens are not refreshed by this adapter: ChannelAuthExpired saying so."""
-    assert not (await channel.credential_status()).refreshable
-    with pytest.raises(ChannelAuthExpired, match="authorise the app again"):
-        await channel.refresh_credentials()
-
-
-@pytest.mark.anyio
-async def test_secrets_never_appear_in_reprs_logs_or_errors(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """App secret and access token stay out of reprs, log records and errors."""
-    caplog.set_level(logging.DEBUG)
-    raised: list[BaseException] = []
-    with FakeJosServer(echo_secrets_in_errors=True) as server:
-        conf = config(server, timeout=0.2, max_ban_wait=0.3)
-        async with JdChannel("shop", conf) as channel:
-            shown = [repr(channel), repr(channel.client)]
-            window = past_window(server)
-            with pytest.raises(JosApiError) as refused:
-                await channel.fetch_orders(past_window(server, timedelta(days=3)), None)
-            raised.append(refused.value)
-            arrangements: list[Callable[[], None]] = [
-                lambda: server.fail_next(10, "5xx"),
-                lambda: server.fail_next(10, "hang"),
-                lambda: server.rate_limit_next(10),
-                server.expire_credentials,
-            ]
-            for arrange in arrangements:
-                server.fail_next(0)
-                server.rate_limit_next(0)
-                arrange()
-                with pytest.raises((ChannelUnavailable, ChannelAuthExpired)) as caught:
-                    await channel.fetch_orders(window, None)
-                raised.append(caught.value)
-    with pytest.raises(InvalidInput) as bad_config:
+    def bad_secret_config(self) -> None:
         JdChannel("shop", {"app_secret": 12345, "access_token": [ACCESS_TOKEN]})
-    raised.append(bad_config.value)
-    texts = shown + ["".join(traceback.format_exception(error)) + repr(error) for error in raised]
-    texts += [record.getMessage() + repr(vars(record)) for record in caplog.records]
-    assert [type(error).__name__ for error in raised] == [
-        "JosApiError",
-        "ChannelUnavailable",
-        "ChannelUnavailable",
-        "JdRateLimited",
-        "ChannelAuthExpired",
-        "InvalidInput",
-    ]
-    assert any("请重新授权访问 (<redacted>)" in text for text in texts)  # echoed, scrubbed
-    for secret in SECRETS:
-        assert not [text for text in texts if secret in text], secret
+
+    sync_sku = "TEE-2026-BLK-M"
+    sync_step = timedelta(minutes=5)
+
+    def server_on(self, clock: ManualClock) -> FakeJosServer:
+        return FakeJosServer(clock=clock.now)
+
+    def flagship(self, server: Any, clock: ManualClock) -> JdChannel:
+        return JdChannel("jd-flagship", config(server), clock=clock)
+
+    def fill(self, server: Any, window: TimeWindow, count: int) -> list[str]:
+        return fill(server, window, count)
+
+    def changed_at(self, server: Any, order_id: str) -> datetime:
+        changed: datetime = server.modified[order_id]
+        return changed
+
+    def open_channel(self, server: Any, **overrides: object) -> JdChannel:
+        return JdChannel("shop", config(server, **overrides))
+
+    def window(self, server: Any, length: timedelta | None = None) -> TimeWindow:
+        return past_window(server) if length is None else past_window(server, length)
 
 
 def test_webhooks_are_refused_because_pushes_come_through_jmq() -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import time
-import traceback
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -14,6 +12,7 @@ from typing import Any
 
 import pytest
 import stamina
+from _shared import GatewayChannelSuite, leaked_texts
 
 from fakes.top_server import APP_KEY, APP_SECRET, REFRESH_TOKEN, SESSION, FakeTopServer, top_time
 from ordercore import OrderCore, Settings
@@ -366,54 +365,17 @@ async def test_the_client_spaces_requests_by_its_rate(server: FakeTopServer) -> 
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("kind", ["5xx", "malformed", "isp"])
-async def test_transient_failures_are_retried(
-    server: FakeTopServer, channel: TaobaoChannel, kind: str
-) -> None:
-    """Two 5xx / malformed-JSON / isp.* answers, then success on the third attempt."""
+async def test_isp_errors_are_retried(server: FakeTopServer, channel: TaobaoChannel) -> None:
+    """Two isp.* answers, then success on the third attempt (5xx and malformed: ``_shared``)."""
     window = past_window(server)
     server.add_order("6000001", window.start)
-    server.fail_next(2, kind)
+    server.fail_next(2, "isp")
     page = await channel.fetch_orders(window, None)
     assert [r.external_id for r in page.records] == ["6000001"]
     assert len(server.requests) == 3
 
 
-@pytest.mark.anyio
-async def test_persistent_malformed_json_ends_in_channel_unavailable(
-    server: FakeTopServer, channel: TaobaoChannel
-) -> None:
-    """Malformed JSON on every attempt: ChannelUnavailable naming it, after ATTEMPTS tries."""
-    server.fail_next(10, "malformed")
-    with pytest.raises(ChannelUnavailable, match="malformed JSON"):
-        await channel.fetch_orders(past_window(server), None)
-    assert len(server.requests) == ATTEMPTS
-
-
-@pytest.mark.anyio
-async def test_a_hanging_gateway_times_out_then_gives_up(server: FakeTopServer) -> None:
-    """Every request hangs: each times out, is retried, and the call ends ChannelUnavailable."""
-    server.fail_next(10, "hang")
-    async with TaobaoChannel("shop", config(server, timeout=0.3)) as channel:
-        began = time.monotonic()
-        with pytest.raises(ChannelUnavailable, match=r"no answer within 0\.3 s"):
-            await channel.fetch_orders(past_window(server), None)
-    assert 0.9 <= time.monotonic() - began < 5
-    assert len(server.requests) == ATTEMPTS
-
-
 # -- refusals ------------------------------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_an_expired_session_is_not_retried(
-    server: FakeTopServer, channel: TaobaoChannel
-) -> None:
-    """Code 27 invalid-sessionkey raises ChannelAuthExpired after one request."""
-    server.expire_credentials()
-    with pytest.raises(ChannelAuthExpired, match="re-authorise"):
-        await channel.fetch_orders(past_window(server), None)
-    assert len(server.requests) == 1
 
 
 @pytest.mark.anyio
@@ -427,40 +389,44 @@ async def test_an_isv_error_is_typed_and_not_retried(
     assert len(server.requests) == 1
 
 
+class TestTaobaoGateway(GatewayChannelSuite):
+    """The shared gateway behaviours (``_shared``), for TaobaoChannel."""
+
+    def open_channel(self, server: Any, **overrides: object) -> TaobaoChannel:
+        return TaobaoChannel("shop", config(server, **overrides))
+
+    def window(self, server: Any, length: timedelta | None = None) -> TimeWindow:
+        return past_window(server) if length is None else past_window(server, length)
+
+
 @pytest.mark.anyio
 async def test_secrets_never_appear_in_reprs_logs_or_errors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """App secret, session and refresh token stay out of reprs, log records and errors."""
-    caplog.set_level(logging.DEBUG)
-    raised: list[BaseException] = []
     with FakeTopServer(echo_secrets_in_errors=True) as server:
         conf = config(server, refresh_token=REFRESH_TOKEN, timeout=0.2, max_ban_wait=1)
         async with TaobaoChannel("shop", conf) as channel:
-            shown = [repr(channel), repr(channel.client)]
-            window = past_window(server)
-            with pytest.raises(TopApiError) as refused:
-                await channel.fetch_orders(past_window(server, timedelta(days=3)), None)
-            raised.append(refused.value)
-            arrangements: list[Callable[[], None]] = [
-                lambda: server.fail_next(10, "5xx"),
-                lambda: server.fail_next(10, "hang"),
-                lambda: server.fail_next(10, "isp"),
-                server.expire_credentials,
-                lambda: server.ban(60),
-            ]
-            for arrange in arrangements:
-                server.fail_next(0)
-                arrange()
-                with pytest.raises((ChannelUnavailable, ChannelAuthExpired)) as caught:
-                    await channel.fetch_orders(window, None)
-                raised.append(caught.value)
-    with pytest.raises(InvalidInput) as bad_config:
-        TaobaoChannel("shop", {"app_secret": 12345, "session": [SESSION], "gateway_url": "x"})
-    raised.append(bad_config.value)
-    texts = shown + ["".join(traceback.format_exception(error)) + repr(error) for error in raised]
-    texts += [record.getMessage() + repr(vars(record)) for record in caplog.records]
-    assert [type(error).__name__ for error in raised] == [
+            names, texts = await leaked_texts(
+                channel,
+                server,
+                refused=TopApiError,
+                refused_window=past_window(server, timedelta(days=3)),
+                window=past_window(server),
+                arrangements=[
+                    lambda: server.fail_next(10, "5xx"),
+                    lambda: server.fail_next(10, "hang"),
+                    lambda: server.fail_next(10, "isp"),
+                    server.expire_credentials,
+                    lambda: server.ban(60),
+                ],
+                reset=lambda: server.fail_next(0),
+                bad_config=lambda: TaobaoChannel(
+                    "shop", {"app_secret": 12345, "session": [SESSION], "gateway_url": "x"}
+                ),
+                caplog=caplog,
+            )
+    assert names == [
         "TopApiError",
         "ChannelUnavailable",
         "ChannelUnavailable",

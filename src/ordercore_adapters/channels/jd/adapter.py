@@ -50,7 +50,6 @@ import httpx
 
 from ordercore.domain.channels import (
     ChannelLimits,
-    CredentialStatus,
     MappedOrder,
     Page,
     PagingDirection,
@@ -59,16 +58,14 @@ from ordercore.domain.channels import (
     WebhookDelivery,
 )
 from ordercore.errors import (
-    ChannelAuthExpired,
     ChannelUnavailable,
-    FieldError,
-    InvalidInput,
     OrderCoreError,
 )
 from ordercore.ports.clock import Clock, SystemClock
-from ordercore_adapters.channels.taobao.adapter import top_bounds
-from ordercore_adapters.channels.taobao.signing import format_top_time, parse_top_time
 
+from .._platform.config import TOKEN_NUMBERS, check_token_config
+from .._platform.credentials import FixedTokenChannel
+from .._platform.times import format_top_time, inclusive_bounds, parse_top_time
 from .client import JosApiError, JosClient
 from .mapping import JD_STATUSES, ORDER_FIELDS, map_jd_order
 
@@ -77,19 +74,10 @@ __all__ = ["SEARCH_METHOD", "JdChannel", "JdPushNotSupported"]
 logger = logging.getLogger("ordercore.channels.jd")
 
 SEARCH_METHOD: Final = "jingdong.pop.order.search"
-MAX_PAGE_SIZE: Final = 100
 _SECRET_KEYS: Final = frozenset({"app_secret", "access_token"})
 _REQUIRED: Final = ("app_key", "app_secret", "access_token", "gateway_url")
-_NUMBERS: Final[Mapping[str, tuple[float, float, float | None, bool]]] = {
-    "page_size": (MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE, True),
-    "requests_per_second": (10.0, 0.001, None, False),
-    "timeout": (15.0, 0.001, None, False),
-    "attempts": (4, 1, 20, True),
-    "max_ban_wait": (60.0, 0.0, None, False),
-    "rate_limit_wait": (1.0, 0.0, None, False),
-}
 _KNOWN_KEYS: Final = frozenset(
-    {*_REQUIRED, *_NUMBERS, "access_token_expires_at"},
+    {*_REQUIRED, *TOKEN_NUMBERS, "access_token_expires_at"},
 )
 
 
@@ -97,10 +85,11 @@ class JdPushNotSupported(OrderCoreError, NotImplementedError):
     """JD pushes arrive as JMQ messages, not as signed HTTP webhooks."""
 
 
-class JdChannel:
+class JdChannel(FixedTokenChannel[JosClient]):
     """A ChannelPort for one JD POP shop over JOS (see the module docstring)."""
 
     kind = "jd"
+    refresh_subject = "JD access tokens"
 
     def __init__(
         self,
@@ -113,7 +102,14 @@ class JdChannel:
         if not name:
             raise ValueError("jd: a channel needs a name")
         self.name = name
-        values, expires = _settings(name, config)
+        values, expires = check_token_config(
+            "jd",
+            name,
+            config,
+            required=_REQUIRED,
+            secret_keys=_SECRET_KEYS,
+            known=_KNOWN_KEYS,
+        )
         self._clock: Clock = clock or SystemClock()
         self._expires_at = expires
         self._page_size = int(values["page_size"])
@@ -148,36 +144,13 @@ class JdChannel:
         """The JOS client (for calls this adapter does not wrap)."""
         return self._client
 
-    async def __aenter__(self) -> JdChannel:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections."""
-        await self._client.aclose()
-
-    async def credential_status(self) -> CredentialStatus:
-        """The access token's expiry (from the config); not refreshable here."""
-        return CredentialStatus(
-            channel=self.name, expires_at={"access_token": self._expires_at}, refreshable=False
-        )
-
-    async def refresh_credentials(self) -> CredentialStatus:
-        """Not done by this adapter: the seller re-authorises (ChannelAuthExpired)."""
-        raise ChannelAuthExpired(
-            f"jd channel {self.name!r}: this adapter does not refresh JD access tokens; "
-            f"the seller must authorise the app again"
-        )
-
     async def platform_time(self) -> datetime:
         """The local clock in UTC (JOS has no clock API this adapter uses; see the module)."""
         return self._clock.now().astimezone(UTC)
 
     async def fetch_orders(self, window: TimeWindow, page: str | None) -> Page:
         """One page of orders modified in ``window`` (forward paging, see the module)."""
-        start, end = top_bounds(window)
+        start, end = inclusive_bounds(window)
         if end < start:
             return Page(records=(), total=0)
         if page is not None and not (page.isdigit() and int(page) >= 1):
@@ -255,64 +228,3 @@ def _count(channel: str, raw: object) -> int:
     if isinstance(raw, bool) or not str(raw).isdigit():
         raise ChannelUnavailable(f"jd channel {channel!r}: orderTotal is not a count ({raw!r})")
     return int(str(raw))
-
-
-def _settings(name: str, config: Mapping[str, object]) -> tuple[dict[str, float], datetime]:
-    """Validate the config: every problem named at once, secrets never quoted."""
-    errors: list[FieldError] = []
-    for key in sorted(set(config) - _KNOWN_KEYS):
-        errors.append(FieldError(key, f"unknown key (known: {', '.join(sorted(_KNOWN_KEYS))})"))
-    for key in _REQUIRED:
-        value = config.get(key)
-        if value in (None, ""):
-            errors.append(FieldError(key, "is required"))
-        elif not isinstance(value, str):
-            shown = "<secret>" if key in _SECRET_KEYS else value
-            errors.append(FieldError(key, "must be text", shown))
-    values: dict[str, float] = {}
-    for key, (default, low, high, whole) in _NUMBERS.items():
-        raw = config.get(key, default)
-        number = _number(raw)
-        if (
-            number is None
-            or number < low
-            or (high is not None and number > high)
-            or (whole and number != int(number))
-        ):
-            bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-            errors.append(FieldError(key, f"must be a number {bounds}", raw))
-            number = default
-        values[key] = number
-    expires = datetime.min.replace(tzinfo=UTC)
-    raw_expiry = config.get("access_token_expires_at")
-    if raw_expiry not in (None, ""):
-        moment = _aware(raw_expiry)
-        if moment is None:
-            errors.append(
-                FieldError(
-                    "access_token_expires_at", "must be a timezone-aware ISO 8601 time", raw_expiry
-                )
-            )
-        else:
-            expires = moment
-    if errors:
-        raise InvalidInput(f"jd channel {name!r} config", errors)
-    return values, expires
-
-
-def _number(raw: object) -> float | None:
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        return None
-    try:
-        number = float(raw)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _aware(raw: object) -> datetime | None:
-    try:
-        moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo is not None else None

@@ -3,7 +3,7 @@
 Every request is a signed form POST to the JOS gateway (``/routerjson``) with the system
 params ``method, app_key, access_token, timestamp, format=json, v=2.0, sign_method=md5``
 and the business params as ONE JSON string, ``360buy_param_json``. The signature is
-TOP's md5 shape (reused from the Taobao adapter). What comes back is translated here:
+TOP's md5 shape (the shared :mod:`.._platform.signing`). What comes back is translated here:
 
 =======================================================  ================================
 JOS answer                                               raised
@@ -33,12 +33,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import httpx
-import stamina
 
 from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, OrderCoreError
-from ordercore.ports.clock import Clock, SystemClock
-from ordercore_adapters.channels.taobao.client import _RateLimiter
-from ordercore_adapters.channels.taobao.signing import format_top_time, sign_top
+from ordercore.ports.clock import Clock
+
+from .._platform.gateway import GatewayClient
+from .._platform.retry import Banned, Transient
+from .._platform.signing import md5_sign
+from .._platform.times import format_top_time
 
 __all__ = [
     "AUTH_CODES",
@@ -59,7 +61,6 @@ RATE_LIMIT_CODES: Final = frozenset({"82"})
 """Assumed: the code JOS answers when an app calls an API too often."""
 TRANSIENT_CODES: Final = frozenset({"1", "3"})
 """Assumed: service unavailable, system error."""
-_REDACTED = "<redacted>"
 
 
 class JosApiError(OrderCoreError):
@@ -78,14 +79,6 @@ class JdRateLimited(ChannelUnavailable):
     """JOS kept limiting the calls past ``max_ban_wait``; try again later."""
 
 
-class _Transient(ChannelUnavailable):
-    """A failure worth retrying (stamina retries exactly this type)."""
-
-
-class _Limited(Exception):
-    """JOS answered a rate-limit code."""
-
-
 def response_keys(method: str) -> tuple[str, str]:
     """Where JOS puts an answer: ``jingdong_pop_order_search_responce`` (JOS's spelling)."""
     name = method.replace(".", "_")
@@ -97,8 +90,11 @@ def param_json(params: Mapping[str, object]) -> str:
     return json.dumps(dict(params), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-class JosClient:
+class JosClient(GatewayClient):
     """A signed, retrying, rate-limited client of one JOS app and one seller's token."""
+
+    platform = "jd"
+    logger = logger
 
     def __init__(
         self,
@@ -118,41 +114,27 @@ class JosClient:
     ) -> None:
         if not app_key or not app_secret:
             raise ValueError("jd: app_key and app_secret must not be empty")
-        if not gateway_url.startswith(("http://", "https://")):
-            raise ValueError(f"jd: gateway_url must be an http(s) URL, got {gateway_url!r}")
-        self.channel = channel
+        super().__init__(
+            channel=channel,
+            gateway_url=gateway_url,
+            timeout=timeout,
+            attempts=attempts,
+            max_ban_wait=max_ban_wait,
+            requests_per_second=requests_per_second,
+            secrets=[app_secret, access_token],
+            clock=clock,
+            transport=transport,
+        )
         self.app_key = app_key
-        self.gateway_url = gateway_url
-        self.timeout = timeout
-        self.attempts = attempts
-        self.max_ban_wait = max_ban_wait
         self.rate_limit_wait = rate_limit_wait
         self._secret = app_secret
         self._token = access_token
-        self._secrets = {app_secret, access_token} - {""}
-        self._clock: Clock = clock or SystemClock()
-        self._limiter = _RateLimiter(requests_per_second)
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"User-Agent": "ordercore-jd"},
-        )
 
     def __repr__(self) -> str:
         return (
             f"JosClient(channel={self.channel!r}, app_key={self.app_key!r}, "
             f"gateway_url={self.gateway_url!r})"
         )
-
-    def redact(self, text: str) -> str:
-        """``text`` with every known secret replaced (platform text may echo them)."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, _REDACTED)
-        return text
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
 
     def signed_form(self, method: str, params: Mapping[str, object]) -> dict[str, str]:
         """The form a call sends: system params, ``360buy_param_json`` and ``sign``."""
@@ -166,72 +148,29 @@ class JosClient:
             "sign_method": "md5",
             "360buy_param_json": param_json(params),
         }
-        form["sign"] = sign_top(form, self._secret, "md5")
+        form["sign"] = md5_sign(form, self._secret)
         return form
 
     async def call(self, method: str, params: Mapping[str, object]) -> dict[str, Any]:
         """Call ``method``; return its response object. See the module for what it raises."""
-        tried = 0
-        try:
-            async for attempt in stamina.retry_context(
-                on=_Transient, attempts=self.attempts, wait_initial=0.2, wait_max=5.0
-            ):
-                with attempt:
-                    tried = attempt.num
-                    return await self._call_through_limits(method, params)
-        except _Transient as exc:
-            raise ChannelUnavailable(
-                f"jd channel {self.channel!r}: {method} failed {tried} time(s), giving up: {exc}"
-            ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _call_through_limits(
-        self, method: str, params: Mapping[str, object]
-    ) -> dict[str, Any]:
-        waited = 0.0
-        while True:
-            await self._limiter.acquire()
-            try:
-                return await self._call_once(method, params)
-            except _Limited:
-                if waited + self.rate_limit_wait > self.max_ban_wait:
-                    raise JdRateLimited(
-                        f"jd channel {self.channel!r}: {method} is still rate limited by JOS "
-                        f"after waiting {waited:g} s (max_ban_wait {self.max_ban_wait:g} s); "
-                        f"try again later"
-                    ) from None
-                waited += self.rate_limit_wait
-                logger.warning(
-                    "jd channel %r: %s rate limited by JOS, waiting %g s",
-                    self.channel,
-                    method,
-                    self.rate_limit_wait,
-                )
-                self._limiter.pause(self.rate_limit_wait)
+        return await self._retrying(
+            lambda: self._call_once(method, params),
+            method,
+            too_limited=lambda _seconds, waited: JdRateLimited(
+                f"jd channel {self.channel!r}: {method} is still rate limited by JOS "
+                f"after waiting {waited:g} s (max_ban_wait {self.max_ban_wait:g} s); "
+                f"try again later"
+            ),
+            limited_by=" by JOS",
+        )
 
     async def _call_once(self, method: str, params: Mapping[str, object]) -> dict[str, Any]:
         form = self.signed_form(method, params)
-        try:
-            response = await self._http.post(self.gateway_url, data=form)
-        except httpx.TimeoutException as exc:
-            raise _Transient(
-                f"{method}: no answer within {self.timeout:g} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise _Transient(f"{method}: connection failed ({type(exc).__name__})") from exc
-        status = response.status_code
-        if status >= 500 or status == 429:
-            raise _Transient(f"{method}: HTTP {status} from the gateway")
-        if status != 200:
-            raise JosApiError(self.channel, method, f"HTTP {status}", "")
-        try:
-            data = response.json()
-        except ValueError:
-            raise _Transient(
-                f"{method}: malformed JSON from the gateway ({len(response.content)} bytes)"
-            ) from None
-        if not isinstance(data, dict):
-            raise _Transient(f"{method}: the gateway answered {type(data).__name__}, not an object")
+        data = await self._post(
+            form,
+            method,
+            lambda status: JosApiError(self.channel, method, f"HTTP {status}", ""),
+        )
         error = data.get("error_response")
         if error is not None:
             self._raise_for(method, error)
@@ -239,11 +178,11 @@ class JosClient:
             body = data.get(key)
             if isinstance(body, dict):
                 return body
-        raise _Transient(f"{method}: the answer has no {response_keys(method)[0]} object")
+        raise Transient(f"{method}: the answer has no {response_keys(method)[0]} object")
 
     def _raise_for(self, method: str, error: object) -> None:
         if not isinstance(error, dict):
-            raise _Transient(f"{method}: malformed error_response")
+            raise Transient(f"{method}: malformed error_response")
         code = str(error.get("code", ""))
         desc = self.redact(str(error.get("zh_desc") or error.get("en_desc") or ""))
         logger.info("jd channel %r: %s answered JOS error %s", self.channel, method, code)
@@ -253,7 +192,7 @@ class JosClient:
                 f"({code} {desc}); the seller must re-authorise the app"
             )
         if code in RATE_LIMIT_CODES:
-            raise _Limited
+            raise Banned(self.rate_limit_wait)
         if code in TRANSIENT_CODES:
-            raise _Transient(f"{method}: JOS error {code} {desc!r}")
+            raise Transient(f"{method}: JOS error {code} {desc!r}")
         raise JosApiError(self.channel, method, code, desc)

@@ -51,14 +51,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import httpx
 
 from ordercore.domain.channels import (
     ChannelLimits,
-    CredentialStatus,
     MappedOrder,
     Page,
     PagingDirection,
@@ -67,16 +66,15 @@ from ordercore.domain.channels import (
     WebhookDelivery,
 )
 from ordercore.errors import (
-    ChannelAuthExpired,
     ChannelUnavailable,
     FieldError,
-    InvalidInput,
     OrderCoreError,
 )
 from ordercore.ports.clock import Clock, SystemClock
-from ordercore_adapters.channels.taobao.adapter import top_bounds
-from ordercore_adapters.channels.taobao.signing import parse_top_time
 
+from .._platform.config import TOKEN_NUMBERS, check_token_config
+from .._platform.credentials import FixedTokenChannel
+from .._platform.times import inclusive_bounds, parse_top_time
 from .client import PddClient
 from .mapping import AMOUNT_UNITS, map_pdd_order
 
@@ -84,18 +82,11 @@ __all__ = ["INCREMENT_API", "PddPushNotSupported", "PinduoduoChannel", "pdd_boun
 
 INCREMENT_API: Final = "pdd.order.number.list.increment.get"
 INCREMENT_KEY: Final = "order_sn_increment_get_response"
-MAX_PAGE_SIZE: Final = 100
 _SECRET_KEYS: Final = frozenset({"client_secret", "access_token"})
 _REQUIRED: Final = ("client_id", "client_secret", "access_token", "gateway_url")
-_NUMBERS: Final[Mapping[str, tuple[float, float, float | None, bool]]] = {
-    "page_size": (MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE, True),
-    "requests_per_second": (10.0, 0.001, None, False),
-    "timeout": (15.0, 0.001, None, False),
-    "attempts": (4, 1, 20, True),
-    "max_ban_wait": (60.0, 0.0, None, False),
-    "rate_limit_wait": (1.0, 0.0, None, False),
-}
-_KNOWN_KEYS: Final = frozenset({*_REQUIRED, *_NUMBERS, "access_token_expires_at", "amount_unit"})
+_KNOWN_KEYS: Final = frozenset(
+    {*_REQUIRED, *TOKEN_NUMBERS, "access_token_expires_at", "amount_unit"}
+)
 
 
 class PddPushNotSupported(OrderCoreError, NotImplementedError):
@@ -104,11 +95,11 @@ class PddPushNotSupported(OrderCoreError, NotImplementedError):
 
 def pdd_bounds(window: TimeWindow) -> tuple[int, int]:
     """The inclusive unix seconds asked for a half-open window (``end < start``: none)."""
-    start, end = top_bounds(window)
+    start, end = inclusive_bounds(window)
     return int(start.timestamp()), int(end.timestamp())
 
 
-class PinduoduoChannel:
+class PinduoduoChannel(FixedTokenChannel[PddClient]):
     """A ChannelPort for one Pinduoduo shop (see the module docstring)."""
 
     kind = "pinduoduo"
@@ -124,7 +115,15 @@ class PinduoduoChannel:
         if not name:
             raise ValueError("pinduoduo: a channel needs a name")
         self.name = name
-        values, expires = _settings(name, config)
+        values, expires = check_token_config(
+            "pinduoduo",
+            name,
+            config,
+            required=_REQUIRED,
+            secret_keys=_SECRET_KEYS,
+            known=_KNOWN_KEYS,
+            extra=_amount_unit_errors,
+        )
         self._amount_unit = str(config.get("amount_unit") or "yuan")
         self._clock: Clock = clock or SystemClock()
         self._expires_at = expires
@@ -159,29 +158,6 @@ class PinduoduoChannel:
     def client(self) -> PddClient:
         """The client (for calls this adapter does not wrap)."""
         return self._client
-
-    async def __aenter__(self) -> PinduoduoChannel:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections."""
-        await self._client.aclose()
-
-    async def credential_status(self) -> CredentialStatus:
-        """The access token's expiry (from the config); not refreshable here."""
-        return CredentialStatus(
-            channel=self.name, expires_at={"access_token": self._expires_at}, refreshable=False
-        )
-
-    async def refresh_credentials(self) -> CredentialStatus:
-        """Not done by this adapter: the seller re-authorises (ChannelAuthExpired)."""
-        raise ChannelAuthExpired(
-            f"pinduoduo channel {self.name!r}: this adapter does not refresh access tokens; "
-            f"the seller must authorise the app again"
-        )
 
     async def platform_time(self) -> datetime:
         """Pinduoduo's clock (``pdd.time.get``) in UTC."""
@@ -273,65 +249,8 @@ def _parse_token(page: str | None) -> tuple[int, int | None]:
     return int(number), int(total)
 
 
-def _settings(name: str, config: Mapping[str, object]) -> tuple[dict[str, float], datetime]:
-    """Validate the config: every problem named at once, secrets never quoted."""
-    errors: list[FieldError] = []
-    for key in sorted(set(config) - _KNOWN_KEYS):
-        errors.append(FieldError(key, f"unknown key (known: {', '.join(sorted(_KNOWN_KEYS))})"))
-    for key in _REQUIRED:
-        value = config.get(key)
-        if value in (None, ""):
-            errors.append(FieldError(key, "is required"))
-        elif not isinstance(value, str):
-            shown = "<secret>" if key in _SECRET_KEYS else value
-            errors.append(FieldError(key, "must be text", shown))
-    values: dict[str, float] = {}
-    for key, (default, low, high, whole) in _NUMBERS.items():
-        raw = config.get(key, default)
-        number = _number(raw)
-        if (
-            number is None
-            or number < low
-            or (high is not None and number > high)
-            or (whole and number != int(number))
-        ):
-            bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-            errors.append(FieldError(key, f"must be a number {bounds}", raw))
-            number = default
-        values[key] = number
+def _amount_unit_errors(config: Mapping[str, object]) -> list[FieldError]:
     unit = config.get("amount_unit")
     if unit not in (None, "", *AMOUNT_UNITS):
-        errors.append(FieldError("amount_unit", "must be yuan or fen", unit))
-    expires = datetime.min.replace(tzinfo=UTC)
-    raw_expiry = config.get("access_token_expires_at")
-    if raw_expiry not in (None, ""):
-        moment = _aware(raw_expiry)
-        if moment is None:
-            errors.append(
-                FieldError(
-                    "access_token_expires_at", "must be a timezone-aware ISO 8601 time", raw_expiry
-                )
-            )
-        else:
-            expires = moment
-    if errors:
-        raise InvalidInput(f"pinduoduo channel {name!r} config", errors)
-    return values, expires
-
-
-def _number(raw: object) -> float | None:
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        return None
-    try:
-        number = float(raw)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _aware(raw: object) -> datetime | None:
-    try:
-        moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+        return [FieldError("amount_unit", "must be yuan or fen", unit)]
+    return []

@@ -4,7 +4,7 @@ Every request is a signed form POST to the gateway (``/api/router``) with the sy
 params ``type`` (the API name), ``client_id``, ``access_token``, ``timestamp`` (unix
 seconds), ``data_type=JSON`` and ``version=V1``, the business params alongside them,
 and ``sign = MD5(client_secret + sorted key+value concatenation + client_secret)`` in
-uppercase hex (public; the same shape as TOP's md5, so the Taobao signer is reused).
+uppercase hex (public; the same shape as TOP's md5, the shared :mod:`.._platform.signing`).
 
 ===========================================================  ============================
 Pinduoduo answer                                             raised
@@ -36,12 +36,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 import httpx
-import stamina
 
 from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, OrderCoreError
-from ordercore.ports.clock import Clock, SystemClock
-from ordercore_adapters.channels.taobao.client import _RateLimiter
-from ordercore_adapters.channels.taobao.signing import sign_top
+from ordercore.ports.clock import Clock
+
+from .._platform.gateway import GatewayClient
+from .._platform.retry import Banned, Transient
+from .._platform.signing import md5_sign
 
 __all__ = [
     "AUTH_CODES",
@@ -61,12 +62,11 @@ RATE_LIMIT_CODES: Final = frozenset({"70031"})
 """Assumed: 70031 = calls limited (限流)."""
 TRANSIENT_CODES: Final = frozenset({"50000", "50001"})
 """Assumed: system error, service busy."""
-_REDACTED = "<redacted>"
 
 
 def sign_pdd(params: Mapping[str, object], client_secret: str) -> str:
     """``MD5(secret + k1v1k2v2... + secret)`` uppercase over the non-empty params but sign."""
-    return sign_top(params, client_secret, "md5")
+    return md5_sign(params, client_secret)
 
 
 class PddApiError(OrderCoreError):
@@ -85,21 +85,16 @@ class PddRateLimited(ChannelUnavailable):
     """Pinduoduo kept limiting the calls past ``max_ban_wait``; try again later."""
 
 
-class _Transient(ChannelUnavailable):
-    """A failure worth retrying (stamina retries exactly this type)."""
-
-
-class _Limited(Exception):
-    """Pinduoduo answered a rate-limit code."""
-
-
 def response_key(api: str) -> str:
     """Where the gateway puts an answer when it is not named specially."""
     return api.removeprefix("pdd.").replace(".", "_") + "_response"
 
 
-class PddClient:
+class PddClient(GatewayClient):
     """A signed, retrying, rate-limited client of one Pinduoduo app and one shop's token."""
+
+    platform = "pinduoduo"
+    logger = logger
 
     def __init__(
         self,
@@ -119,41 +114,27 @@ class PddClient:
     ) -> None:
         if not client_id or not client_secret:
             raise ValueError("pinduoduo: client_id and client_secret must not be empty")
-        if not gateway_url.startswith(("http://", "https://")):
-            raise ValueError(f"pinduoduo: gateway_url must be an http(s) URL, got {gateway_url!r}")
-        self.channel = channel
+        super().__init__(
+            channel=channel,
+            gateway_url=gateway_url,
+            timeout=timeout,
+            attempts=attempts,
+            max_ban_wait=max_ban_wait,
+            requests_per_second=requests_per_second,
+            secrets=[client_secret, access_token],
+            clock=clock,
+            transport=transport,
+        )
         self.client_id = client_id
-        self.gateway_url = gateway_url
-        self.timeout = timeout
-        self.attempts = attempts
-        self.max_ban_wait = max_ban_wait
         self.rate_limit_wait = rate_limit_wait
         self._secret = client_secret
         self._token = access_token
-        self._secrets = {client_secret, access_token} - {""}
-        self._clock: Clock = clock or SystemClock()
-        self._limiter = _RateLimiter(requests_per_second)
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"User-Agent": "ordercore-pinduoduo"},
-        )
 
     def __repr__(self) -> str:
         return (
             f"PddClient(channel={self.channel!r}, client_id={self.client_id!r}, "
             f"gateway_url={self.gateway_url!r})"
         )
-
-    def redact(self, text: str) -> str:
-        """``text`` with every known secret replaced (platform text may echo them)."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, _REDACTED)
-        return text
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
 
     def signed_form(
         self, api: str, params: Mapping[str, object], *, with_token: bool = True
@@ -191,83 +172,37 @@ class PddClient:
         with_token: bool = True,
     ) -> dict[str, Any]:
         """Call ``api``; return its answer object (under ``key``). See the module."""
-        tried = 0
-        try:
-            async for attempt in stamina.retry_context(
-                on=_Transient, attempts=self.attempts, wait_initial=0.2, wait_max=5.0
-            ):
-                with attempt:
-                    tried = attempt.num
-                    return await self._call_through_limits(
-                        api, params or {}, key or response_key(api), with_token
-                    )
-        except _Transient as exc:
-            raise ChannelUnavailable(
-                f"pinduoduo channel {self.channel!r}: {api} failed {tried} time(s), "
-                f"giving up: {exc}"
-            ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _call_through_limits(
-        self, api: str, params: Mapping[str, object], key: str, with_token: bool
-    ) -> dict[str, Any]:
-        waited = 0.0
-        while True:
-            await self._limiter.acquire()
-            try:
-                return await self._call_once(api, params, key, with_token)
-            except _Limited:
-                if waited + self.rate_limit_wait > self.max_ban_wait:
-                    raise PddRateLimited(
-                        f"pinduoduo channel {self.channel!r}: {api} is still rate limited "
-                        f"after waiting {waited:g} s (max_ban_wait {self.max_ban_wait:g} s); "
-                        f"try again later"
-                    ) from None
-                waited += self.rate_limit_wait
-                logger.warning(
-                    "pinduoduo channel %r: %s rate limited, waiting %g s",
-                    self.channel,
-                    api,
-                    self.rate_limit_wait,
-                )
-                self._limiter.pause(self.rate_limit_wait)
+        return await self._retrying(
+            lambda: self._call_once(api, params or {}, key or response_key(api), with_token),
+            api,
+            too_limited=lambda _seconds, waited: PddRateLimited(
+                f"pinduoduo channel {self.channel!r}: {api} is still rate limited "
+                f"after waiting {waited:g} s (max_ban_wait {self.max_ban_wait:g} s); "
+                f"try again later"
+            ),
+            limited_by="",
+        )
 
     async def _call_once(
         self, api: str, params: Mapping[str, object], key: str, with_token: bool
     ) -> dict[str, Any]:
         form = self.signed_form(api, params, with_token=with_token)
-        try:
-            response = await self._http.post(self.gateway_url, data=form)
-        except httpx.TimeoutException as exc:
-            raise _Transient(
-                f"{api}: no answer within {self.timeout:g} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise _Transient(f"{api}: connection failed ({type(exc).__name__})") from exc
-        status = response.status_code
-        if status >= 500 or status == 429:
-            raise _Transient(f"{api}: HTTP {status} from the gateway")
-        if status != 200:
-            raise PddApiError(self.channel, api, f"HTTP {status}", "")
-        try:
-            data = response.json()
-        except ValueError:
-            raise _Transient(
-                f"{api}: malformed JSON from the gateway ({len(response.content)} bytes)"
-            ) from None
-        if not isinstance(data, dict):
-            raise _Transient(f"{api}: the gateway answered {type(data).__name__}, not an object")
+        data = await self._post(
+            form,
+            api,
+            lambda status: PddApiError(self.channel, api, f"HTTP {status}", ""),
+        )
         error = data.get("error_response")
         if error is not None:
             self._raise_for(api, error)
         body = data.get(key)
         if not isinstance(body, dict):
-            raise _Transient(f"{api}: the answer has no {key} object")
+            raise Transient(f"{api}: the answer has no {key} object")
         return body
 
     def _raise_for(self, api: str, error: object) -> None:
         if not isinstance(error, dict):
-            raise _Transient(f"{api}: malformed error_response")
+            raise Transient(f"{api}: malformed error_response")
         code = str(error.get("error_code", ""))
         msg = self.redact(str(error.get("error_msg", "")))
         sub = self.redact(str(error.get("sub_msg", "")))
@@ -279,7 +214,7 @@ class PddClient:
                 f"({code} {detail}); the seller must re-authorise the app"
             )
         if code in RATE_LIMIT_CODES:
-            raise _Limited
+            raise Banned(self.rate_limit_wait)
         if code in TRANSIENT_CODES:
-            raise _Transient(f"{api}: error {code} {detail!r}")
+            raise Transient(f"{api}: error {code} {detail!r}")
         raise PddApiError(self.channel, api, code, detail)

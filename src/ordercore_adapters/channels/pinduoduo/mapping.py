@@ -41,7 +41,8 @@ from ordercore.domain.mapping import (
     yuan,
 )
 from ordercore.domain.orders import OrderStatus
-from ordercore_adapters.channels.taobao.mapping import private_text
+
+from .._platform.privacy import private_text
 
 __all__ = [
     "AMOUNT_UNITS",

@@ -82,6 +82,9 @@ from ordercore.errors import (
 )
 from ordercore.ports.clock import Clock, SystemClock
 
+from .._platform.config import aware, shown, unknown_keys
+from .._platform.credentials import ClientOwner
+from .._platform.times import inclusive_bounds
 from .client import TopApiError, TopClient
 from .mapping import TRADE_FIELDS, map_trade
 from .signing import SIGN_METHODS, format_top_time, parse_top_time
@@ -91,7 +94,6 @@ __all__ = ["TaobaoChannel", "TmcPushNotSupported", "top_bounds"]
 logger = logging.getLogger("ordercore.channels.taobao")
 
 MAX_PAGE_SIZE: Final = 100
-_SECOND = timedelta(seconds=1)
 _SECRET_KEYS: Final = frozenset({"app_secret", "session", "refresh_token"})
 _KNOWN_KEYS: Final = frozenset(
     {
@@ -122,19 +124,12 @@ class TmcPushNotSupported(OrderCoreError, NotImplementedError):
 def top_bounds(window: TimeWindow) -> tuple[datetime, datetime]:
     """The inclusive whole-second bounds (UTC) TOP is asked for, for a half-open window.
 
-    ``start <= t < end`` over TOP's whole-second times is ``ceil(start) <= t <=
-    ceil(end) - 1 s``. Adjacent windows therefore ask for adjacent, non-overlapping
-    seconds. A window with no whole second in it gives ``end < start``.
+    See :func:`ordercore_adapters.channels._platform.times.inclusive_bounds`.
     """
-    return _ceil_second(window.start), _ceil_second(window.end) - _SECOND
+    return inclusive_bounds(window)
 
 
-def _ceil_second(moment: datetime) -> datetime:
-    floored = moment.replace(microsecond=0)
-    return floored if floored == moment else floored + _SECOND
-
-
-class TaobaoChannel:
+class TaobaoChannel(ClientOwner[TopClient]):
     """A ChannelPort for one Taobao/Tmall shop over TOP (see the module docstring)."""
 
     kind = "taobao"
@@ -190,16 +185,6 @@ class TaobaoChannel:
     def client(self) -> TopClient:
         """The TOP client (for calls this adapter does not wrap)."""
         return self._client
-
-    async def __aenter__(self) -> TaobaoChannel:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections."""
-        await self._client.aclose()
 
     # -- credentials ------------------------------------------------------------------------
 
@@ -403,11 +388,9 @@ class _Settings:
     """The validated config; every problem named at once, secrets never quoted."""
 
     def __init__(self, name: str, config: Mapping[str, object]) -> None:
-        errors: list[FieldError] = []
+        errors = unknown_keys(config, _KNOWN_KEYS)
         self._errors = errors
         self._config = config
-        for key in sorted(set(config) - _KNOWN_KEYS):
-            errors.append(FieldError(key, f"unknown key (known: {', '.join(sorted(_KNOWN_KEYS))})"))
         for key in _REQUIRED:
             if config.get(key) in (None, ""):
                 errors.append(FieldError(key, "is required"))
@@ -436,7 +419,7 @@ class _Settings:
             raise InvalidInput(f"taobao channel {name!r} config", errors)
 
     def _shown(self, key: str) -> object:
-        return "<secret>" if key in _SECRET_KEYS else self._config.get(key)
+        return shown(key, self._config.get(key), _SECRET_KEYS)
 
     def _text(self, key: str) -> str:
         value = self._config.get(key)
@@ -451,7 +434,7 @@ class _Settings:
         value = self._config.get(key)
         if value is None or value == "":
             return None
-        moment = self._one_time(value)
+        moment = aware(value)
         if moment is None:
             self._errors.append(FieldError(key, "must be a timezone-aware ISO 8601 time", value))
         return moment
@@ -466,20 +449,12 @@ class _Settings:
         scopes: dict[str, datetime] = {}
         for scope, raw in value.items():
             key = f"scope_expires_at.{scope}"
-            moment = self._one_time(raw)
+            moment = aware(raw)
             if moment is None:
                 self._errors.append(FieldError(key, "must be a timezone-aware ISO 8601 time", raw))
             else:
                 scopes[str(scope)] = moment
         return scopes
-
-    @staticmethod
-    def _one_time(raw: object) -> datetime | None:
-        try:
-            moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
-        except ValueError:
-            return None
-        return moment.astimezone(UTC) if moment.tzinfo is not None else None
 
     def _number(
         self, key: str, default: float, low: float, high: float | None, *, whole: bool = False

@@ -30,17 +30,16 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-import anyio
 import httpx
-import stamina
 
 from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, OrderCoreError
-from ordercore.ports.clock import Clock, SystemClock
+from ordercore.ports.clock import Clock
 
+from .._platform.gateway import GatewayClient, check_gateway_url
+from .._platform.retry import Banned, Transient
 from .signing import SIGN_METHODS, format_top_time, sign_top
 
 __all__ = ["TopApiError", "TopClient", "TopRateLimited"]
@@ -62,7 +61,6 @@ _AUTH_SUB_CODES: Final = frozenset(
 _TRANSIENT_CODES: Final = frozenset({10})
 """Service currently unavailable."""
 _BAN = re.compile(r"(\d+(?:\.\d+)?)\s*more seconds")
-_REDACTED = "<redacted>"
 
 
 class TopApiError(OrderCoreError):
@@ -86,47 +84,17 @@ class TopRateLimited(ChannelUnavailable):
     """TOP's bans (code 7) last longer than the client may wait; try again later."""
 
 
-class _Transient(ChannelUnavailable):
-    """A failure worth retrying (stamina retries exactly this type)."""
-
-
-class _Banned(Exception):
-    """TOP answered code 7: calls are banned for ``seconds``."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
-
-
-class _RateLimiter:
-    """At most ``per_second`` calls per second, and none while a ban lasts."""
-
-    def __init__(self, per_second: float | None) -> None:
-        if per_second is not None and per_second <= 0:
-            raise ValueError(f"taobao: requests_per_second must be > 0, got {per_second}")
-        self._interval = 1.0 / per_second if per_second else 0.0
-        self._next = 0.0
-        self._lock = anyio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            delay = self._next - time.monotonic()
-            if delay > 0:
-                await anyio.sleep(delay)
-            self._next = time.monotonic() + self._interval
-
-    def pause(self, seconds: float) -> None:
-        self._next = max(self._next, time.monotonic() + seconds)
-
-
 def response_key(method: str) -> str:
     """Where TOP puts a method's answer: ``taobao.time.get`` -> ``time_get_response``."""
     name = method.removeprefix("taobao.")
     return name.replace(".", "_") + "_response"
 
 
-class TopClient:
+class TopClient(GatewayClient):
     """A signed, retrying, rate-limited client of one TOP app (and one seller's session)."""
+
+    platform = "taobao"
+    logger = logger
 
     def __init__(
         self,
@@ -151,30 +119,27 @@ class TopClient:
             raise ValueError(
                 f"taobao: sign_method must be one of {', '.join(SIGN_METHODS)}, got {sign_method!r}"
             )
-        if not gateway_url.startswith(("http://", "https://")):
-            raise ValueError(f"taobao: gateway_url must be an http(s) URL, got {gateway_url!r}")
+        check_gateway_url("taobao", gateway_url)
         if attempts < 1:
             raise ValueError(f"taobao: attempts must be >= 1, got {attempts}")
         if timeout <= 0 or max_ban_wait < 0:
             raise ValueError("taobao: timeout must be > 0 and max_ban_wait >= 0")
-        self.channel = channel
+        super().__init__(
+            channel=channel,
+            gateway_url=gateway_url,
+            timeout=timeout,
+            attempts=attempts,
+            max_ban_wait=max_ban_wait,
+            requests_per_second=requests_per_second,
+            secrets=[app_secret, session],
+            clock=clock,
+            transport=transport,
+        )
         self.app_key = app_key
-        self.gateway_url = gateway_url
         self.sign_method = sign_method
-        self.timeout = timeout
-        self.attempts = attempts
         self.retry_timeout = retry_timeout
-        self.max_ban_wait = max_ban_wait
         self._secret = app_secret
         self._session = session
-        self._secrets: set[str] = {app_secret} | ({session} if session else set())
-        self._clock: Clock = clock or SystemClock()
-        self._limiter = _RateLimiter(requests_per_second)
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"User-Agent": "ordercore-taobao"},
-        )
 
     def __repr__(self) -> str:
         return (
@@ -189,18 +154,7 @@ class TopClient:
 
     def add_secret(self, value: str) -> None:
         """Scrub ``value`` (a refresh token, say) from every message this client makes."""
-        if value:
-            self._secrets.add(value)
-
-    def redact(self, text: str) -> str:
-        """``text`` with every known secret replaced (platform text may echo them)."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, _REDACTED)
-        return text
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        self._scrubber.add(value)
 
     async def call(
         self,
@@ -214,49 +168,18 @@ class TopClient:
         Raises ChannelAuthExpired, TopApiError, TopRateLimited or (after the retries)
         ChannelUnavailable.
         """
-        tried = 0
-        try:
-            async for attempt in stamina.retry_context(
-                on=_Transient,
-                attempts=self.attempts,
-                timeout=self.retry_timeout,
-                wait_initial=0.2,
-                wait_max=5.0,
-                wait_jitter=0.5,
-            ):
-                with attempt:
-                    tried = attempt.num
-                    return await self._call_through_bans(method, params or {}, with_session)
-        except _Transient as exc:
-            raise ChannelUnavailable(
-                f"taobao channel {self.channel!r}: {method} failed {tried} time(s), "
-                f"giving up: {exc}"
-            ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _call_through_bans(
-        self, method: str, params: Mapping[str, object], with_session: bool
-    ) -> dict[str, Any]:
-        waited = 0.0
-        while True:
-            await self._limiter.acquire()
-            try:
-                return await self._call_once(method, params, with_session)
-            except _Banned as ban:
-                if waited + ban.seconds > self.max_ban_wait:
-                    raise TopRateLimited(
-                        f"taobao channel {self.channel!r}: {method} is rate limited by TOP "
-                        f"(code 7) for {ban.seconds:g} s more, past the "
-                        f"{self.max_ban_wait:g} s this client waits; try again later"
-                    ) from None
-                waited += ban.seconds
-                logger.warning(
-                    "taobao channel %r: %s rate limited by TOP (code 7), waiting %g s",
-                    self.channel,
-                    method,
-                    ban.seconds,
-                )
-                self._limiter.pause(ban.seconds)
+        return await self._retrying(
+            lambda: self._call_once(method, params or {}, with_session),
+            method,
+            too_limited=lambda seconds, _waited: TopRateLimited(
+                f"taobao channel {self.channel!r}: {method} is rate limited by TOP "
+                f"(code 7) for {seconds:g} s more, past the "
+                f"{self.max_ban_wait:g} s this client waits; try again later"
+            ),
+            limited_by=" by TOP (code 7)",
+            retry_timeout=self.retry_timeout,
+            wait_jitter=0.5,
+        )
 
     def signed_form(
         self, method: str, params: Mapping[str, object], with_session: bool = True
@@ -284,40 +207,24 @@ class TopClient:
         self, method: str, params: Mapping[str, object], with_session: bool
     ) -> dict[str, Any]:
         form = self.signed_form(method, params, with_session)
-        try:
-            response = await self._http.post(self.gateway_url, data=form)
-        except httpx.TimeoutException as exc:
-            raise _Transient(
-                f"{method}: no answer within {self.timeout:g} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise _Transient(f"{method}: connection failed ({type(exc).__name__})") from exc
-        status = response.status_code
-        if status >= 500 or status == 429:
-            raise _Transient(f"{method}: HTTP {status} from the gateway")
-        if status != 200:
-            raise TopApiError(
+        data = await self._post(
+            form,
+            method,
+            lambda status: TopApiError(
                 self.channel, method, status, f"HTTP {status} from the gateway", "", ""
-            )
-        try:
-            data = response.json()
-        except ValueError:
-            raise _Transient(
-                f"{method}: malformed JSON from the gateway ({len(response.content)} bytes)"
-            ) from None
-        if not isinstance(data, dict):
-            raise _Transient(f"{method}: the gateway answered {type(data).__name__}, not an object")
+            ),
+        )
         error = data.get("error_response")
         if error is not None:
             self._raise_for(method, error)
         body = data.get(response_key(method))
         if not isinstance(body, dict):
-            raise _Transient(f"{method}: the answer has no {response_key(method)} object")
+            raise Transient(f"{method}: the answer has no {response_key(method)} object")
         return body
 
     def _raise_for(self, method: str, error: object) -> None:
         if not isinstance(error, dict):
-            raise _Transient(f"{method}: malformed error_response")
+            raise Transient(f"{method}: malformed error_response")
         raw_code = error.get("code")
         code: object = int(str(raw_code)) if str(raw_code).isdigit() else raw_code
         msg = self.redact(str(error.get("msg", "")))
@@ -334,7 +241,7 @@ class TopClient:
             )
         if code == 7:
             found = _BAN.search(sub_msg) or _BAN.search(msg)
-            raise _Banned(float(found.group(1)) if found else 1.0)
+            raise Banned(float(found.group(1)) if found else 1.0)
         if sub_code.startswith("isp.") or code in _TRANSIENT_CODES:
-            raise _Transient(f"{method}: TOP error {code} {msg!r} ({sub_code}: {sub_msg})")
+            raise Transient(f"{method}: TOP error {code} {msg!r} ({sub_code}: {sub_msg})")
         raise TopApiError(self.channel, method, code, msg, sub_code, sub_msg)

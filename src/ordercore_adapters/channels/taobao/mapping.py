@@ -36,6 +36,8 @@ from ordercore.domain.mapping import (
 )
 from ordercore.domain.orders import OrderStatus
 
+from .._platform.privacy import private_text
+
 __all__ = ["TAOBAO_MAPPING", "TAOBAO_STATUSES", "TRADE_FIELDS", "map_trade"]
 
 TAOBAO_STATUSES: Final[Mapping[str, OrderStatus]] = {
@@ -78,23 +80,6 @@ def _trade_status(value: Any, context: MappingContext, target: str) -> OrderStat
 
 
 _STATUS_TABLE = status_table(TAOBAO_STATUSES)
-
-
-def private_text(value: Any, context: MappingContext, target: str) -> str:
-    """Receiver data as TOP gives it; masked (``*``) or encrypted (``~..~``) marks it."""
-    text = as_text(value, context, target)
-    section = target.split(".", 1)[0]
-    if "*" in text:
-        kind = "masked"
-    elif len(text) > 2 and text.startswith("~") and "~" in text[1:]:
-        kind = "encrypted"
-    else:
-        return text
-    note = f"{section} data is {kind} by the platform"
-    if note not in context.warnings:
-        context.warnings.append(note)
-    context.masked.add(section)
-    return text
 
 
 _SHANGHAI_TIME = platform_time("Asia/Shanghai")

@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Final, Literal, get_args
-from zoneinfo import ZoneInfo
+
+from .._platform.signing import md5_sign, signing_string
+from .._platform.times import SHANGHAI, format_top_time, parse_top_time
 
 __all__ = [
     "SHANGHAI",
@@ -39,31 +40,15 @@ __all__ = [
 
 SignMethod = Literal["md5", "hmac", "hmac-sha256"]
 SIGN_METHODS: Final[tuple[str, ...]] = get_args(SignMethod)
-SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
-_TOP_TIME = "%Y-%m-%d %H:%M:%S"
-
-
-def _is_empty(value: object) -> bool:
-    return value is None or value == ""
-
-
-def signing_string(params: Mapping[str, object]) -> str:
-    """``key1value1key2value2...`` over the sorted non-empty params, ``sign`` excluded."""
-    return "".join(
-        f"{key}{params[key]}"
-        for key in sorted(params)
-        if key != "sign" and not _is_empty(params[key])
-    )
 
 
 def sign_top(params: Mapping[str, object], secret: str, sign_method: str) -> str:
     """The ``sign`` value of a request (uppercase hex) for ``sign_method``."""
+    if sign_method == "md5":
+        return md5_sign(params, secret)
     body = signing_string(params).encode()
     key = secret.encode()
-    if sign_method == "md5":
-        # MD5 is TOP's choice of hash, not ours.
-        digest = hashlib.md5(key + body + key).hexdigest()  # noqa: S324
-    elif sign_method == "hmac":
+    if sign_method == "hmac":
         digest = hmac.new(key, body, hashlib.md5).hexdigest()
     elif sign_method == "hmac-sha256":
         digest = hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -72,19 +57,3 @@ def sign_top(params: Mapping[str, object], secret: str, sign_method: str) -> str
             f"taobao: sign_method must be one of {', '.join(SIGN_METHODS)}, got {sign_method!r}"
         )
     return digest.upper()
-
-
-def format_top_time(moment: datetime) -> str:
-    """An aware time as TOP's Asia/Shanghai wall clock (sub-second part dropped)."""
-    if moment.tzinfo is None:
-        raise ValueError(f"taobao: a time must be timezone-aware, got naive {moment}")
-    return moment.astimezone(SHANGHAI).strftime(_TOP_TIME)
-
-
-def parse_top_time(text: str) -> datetime:
-    """TOP's ``yyyy-MM-dd HH:mm:ss`` (Asia/Shanghai) as an aware UTC time."""
-    try:
-        local = datetime.strptime(text.strip(), _TOP_TIME)
-    except ValueError:
-        raise ValueError(f"taobao: not a TOP time like 2026-11-11 08:00:00: {text!r}") from None
-    return local.replace(tzinfo=SHANGHAI).astimezone(UTC)
