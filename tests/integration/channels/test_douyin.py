@@ -30,6 +30,7 @@ from ordercore.errors import (
 )
 from ordercore.ports.clock import ManualClock
 from ordercore.testing.channel_contract import ChannelContract, ChannelUnderTest, fetch_window
+from ordercore_adapters.channels._platform.json_http import RateLimited
 from ordercore_adapters.channels.douyin import (
     DOUYIN_STATUSES,
     DouyinApiError,
@@ -41,7 +42,6 @@ from ordercore_adapters.channels.douyin import (
     param_json,
     sign_douyin,
 )
-from ordercore_adapters.channels.h5 import RateLimited
 
 ATTEMPTS = 3
 

@@ -29,7 +29,7 @@ from ordercore.errors import (
 )
 from ordercore.ports.clock import ManualClock
 from ordercore.testing.channel_contract import ChannelContract, ChannelUnderTest, fetch_window
-from ordercore_adapters.channels.h5 import RateLimited
+from ordercore_adapters.channels._platform.json_http import RateLimited
 from ordercore_adapters.channels.shopify import (
     SHOPIFY_FINANCIAL_STATUSES,
     ShopifyChannel,

@@ -61,8 +61,8 @@ from ordercore.domain.channels import (
 )
 from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, FieldError, OrderCoreError
 from ordercore.ports.clock import Clock, SystemClock
-from ordercore_adapters.channels.h5._config import ConfigReader
-from ordercore_adapters.channels.h5._http import JsonHttp, Throttled, Transient
+from ordercore_adapters.channels._platform.config_reader import ConfigReader
+from ordercore_adapters.channels._platform.json_http import JsonHttp, Throttled, Transient
 from ordercore_adapters.channels.signatures import DouyinPushVerifier, ReplayCheck, ReplayGuard
 
 from .mapping import map_shop_order

@@ -6,7 +6,8 @@ for the API (ours, versioned) and :mod:`.mapping` for the order JSON.
 
 from __future__ import annotations
 
-from ._http import ApiError, RateLimited
+from ordercore_adapters.channels._platform.json_http import ApiError, RateLimited
+
 from .adapter import H5_TOPICS, H5Channel, h5_time
 from .mapping import H5_SCHEMA, H5_STATUSES, map_h5_order
 

@@ -43,11 +43,11 @@ from ordercore.domain.channels import (
     WebhookDelivery,
 )
 from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, SignatureInvalid
+from ordercore_adapters.channels._platform.config_reader import ConfigReader
+from ordercore_adapters.channels._platform.json_http import JsonHttp
+from ordercore_adapters.channels._platform.values import parse_iso
 from ordercore_adapters.channels.signatures import StandardWebhooksVerifier
 
-from ._config import ConfigReader
-from ._http import JsonHttp
-from ._values import parse_iso
 from .mapping import map_h5_order
 
 __all__ = ["H5_TOPICS", "H5Channel", "h5_time"]

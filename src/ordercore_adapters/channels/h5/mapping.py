@@ -43,8 +43,7 @@ from ordercore.domain.mapping import (
 )
 from ordercore.domain.orders import OrderStatus
 from ordercore.errors import FieldError, InvalidOrder
-
-from ._values import decimal_money, iso_time
+from ordercore_adapters.channels._platform.values import decimal_money, iso_time
 
 __all__ = ["H5_SCHEMA", "H5_STATUSES", "map_h5_order"]
 

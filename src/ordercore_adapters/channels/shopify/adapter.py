@@ -54,9 +54,9 @@ from ordercore.domain.channels import (
     WebhookDelivery,
 )
 from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, SignatureInvalid
-from ordercore_adapters.channels.h5._config import ConfigReader
-from ordercore_adapters.channels.h5._http import JsonHttp
-from ordercore_adapters.channels.h5._values import parse_iso
+from ordercore_adapters.channels._platform.config_reader import ConfigReader
+from ordercore_adapters.channels._platform.json_http import JsonHttp
+from ordercore_adapters.channels._platform.values import parse_iso
 from ordercore_adapters.channels.signatures import ShopifyVerifier
 
 from .mapping import map_shopify_order

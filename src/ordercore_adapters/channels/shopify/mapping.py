@@ -32,7 +32,7 @@ from ordercore.domain.mapping import (
 )
 from ordercore.domain.orders import OrderStatus
 from ordercore.errors import FieldError, InvalidOrder
-from ordercore_adapters.channels.h5._values import decimal_money, iso_time
+from ordercore_adapters.channels._platform.values import decimal_money, iso_time
 
 __all__ = ["SHOPIFY_FINANCIAL_STATUSES", "map_shopify_order"]
 
