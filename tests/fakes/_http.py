@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl
 
-__all__ = ["FAULTS", "FakeGateway", "Reply"]
+__all__ = ["FAULTS", "FakeGateway", "LoopbackServer", "Reply", "TrackingHandler"]
 
 FAULTS = ("5xx", "malformed", "hang")
 
@@ -33,15 +33,19 @@ class Reply(Exception):
         self.payload = payload
 
 
-class _Server(ThreadingHTTPServer):
+class LoopbackHttpServer(ThreadingHTTPServer):
+    """The stdlib threading server, joining its request threads on close."""
+
     daemon_threads = False
     block_on_close = True
-    fake: FakeGateway
+    fake: LoopbackServer
 
 
-class _Handler(BaseHTTPRequestHandler):
+class TrackingHandler(BaseHTTPRequestHandler):
+    """A keep-alive handler whose connections the fake can cut when it stops."""
+
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: LoopbackHttpServer
 
     def setup(self) -> None:
         super().setup()
@@ -53,48 +57,29 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.fake._track(self.connection, add=False)
 
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("utf-8")
-        form = dict(parse_qsl(body, keep_blank_values=True))
-        status, content_type, payload = self.server.fake._answer(form)
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-        except OSError:  # the client gave up (a timeout): nothing to answer
-            self.close_connection = True
-
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
 
-class FakeGateway:
-    """Base of a fake gateway: use as a context manager, point the adapter at :attr:`url`."""
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1 (ephemeral port) in a thread; a context manager.
 
-    path = "/"
-    thread_name = "fake-gateway"
-    faults: tuple[str, ...] = FAULTS
-    """The faults :meth:`fail_next` accepts; a subclass adds its own (see :meth:`fault`)."""
-    hang_body = b"{}"
-    malformed_body = b'{"order_search_resp'
+    Subclasses name their ``handler`` class; ``stop()`` releases hanging requests, cuts
+    every open connection and joins every thread, so no test leaks a socket.
+    """
 
-    def __init__(self, *, hang_seconds: float = 10.0) -> None:
-        self.hang_seconds = hang_seconds
-        self.requests: list[dict[str, str]] = []
-        """Every form received, in order (signature checked or not)."""
-        self.request_times: list[float] = []
-        self._faults: deque[str] = deque()
+    handler: type[TrackingHandler]
+    thread_name = "fake-server"
+
+    def __init__(self) -> None:
         self._lock = threading.RLock()
         self._release = threading.Event()
         self._connections: set[socket.socket] = set()
-        self._server: _Server | None = None
+        self._server: LoopbackHttpServer | None = None
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = LoopbackHttpServer(("127.0.0.1", 0), self.handler)
         server.fake = self
         self._server = server
         self._thread = threading.Thread(
@@ -128,11 +113,11 @@ class FakeGateway:
         self._server = None
 
     @property
-    def url(self) -> str:
-        """The gateway URL (``http://127.0.0.1:PORT`` + :attr:`path`)."""
+    def origin(self) -> str:
+        """``http://127.0.0.1:PORT``."""
         assert self._server is not None, "start the server first (use it as a context manager)"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{self.path}"
+        return f"http://{host!s}:{port}"
 
     def _track(self, connection: socket.socket, *, add: bool) -> None:
         with self._lock:
@@ -140,6 +125,49 @@ class FakeGateway:
                 self._connections.add(connection)
             else:
                 self._connections.discard(connection)
+
+
+class _GatewayHandler(TrackingHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        fake = self.server.fake
+        assert isinstance(fake, FakeGateway)
+        status, content_type, payload = fake._answer(form)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up (a timeout): nothing to answer
+            self.close_connection = True
+
+
+class FakeGateway(LoopbackServer):
+    """Base of a fake gateway: use as a context manager, point the adapter at :attr:`url`."""
+
+    handler = _GatewayHandler
+    path = "/"
+    thread_name = "fake-gateway"
+    faults: tuple[str, ...] = FAULTS
+    """The faults :meth:`fail_next` accepts; a subclass adds its own (see :meth:`fault`)."""
+    hang_body = b"{}"
+    malformed_body = b'{"order_search_resp'
+
+    def __init__(self, *, hang_seconds: float = 10.0) -> None:
+        self.hang_seconds = hang_seconds
+        self.requests: list[dict[str, str]] = []
+        """Every form received, in order (signature checked or not)."""
+        self.request_times: list[float] = []
+        self._faults: deque[str] = deque()
+        super().__init__()
+
+    @property
+    def url(self) -> str:
+        """The gateway URL (``http://127.0.0.1:PORT`` + :attr:`path`)."""
+        return self.origin + self.path
 
     def fail_next(self, n: int, kind: str = "5xx") -> None:
         """The next ``n`` requests fail: ``5xx``, ``malformed`` JSON, ``hang`` (or a subclass's)."""

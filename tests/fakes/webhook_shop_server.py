@@ -14,21 +14,17 @@ exact bytes and headers the platform would POST, for the test to hand to
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
-import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from fakes._http import LoopbackHttpServer, LoopbackServer, TrackingHandler
 from ordercore_adapters.channels.signatures import sign_shopify, sign_standard_webhook
 
 __all__ = [
@@ -54,28 +50,17 @@ def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None)
     return status, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}, data
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True
-    fake: FakeHttpServer
+class _Handler(TrackingHandler):
+    server: LoopbackHttpServer
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, add=False)
+    @property
+    def fake(self) -> FakeHttpServer:
+        fake = self.server.fake
+        assert isinstance(fake, FakeHttpServer)
+        return fake
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        return format_datetime(self.server.fake.now(), usegmt=True)
+        return format_datetime(self.fake.now(), usegmt=True)
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -83,9 +68,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         headers = {key.lower(): value for key, value in self.headers.items()}
-        status, extra, payload = self.server.fake._answer(
-            self.command, parts.path, query, headers, body
-        )
+        status, extra, payload = self.fake._answer(self.command, parts.path, query, headers, body)
         try:
             self.send_response(status)
             for key, value in extra.items():
@@ -102,12 +85,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
 
+class FakeHttpServer(LoopbackServer):
+    """Request log and fault injection; subclasses implement :meth:`handle`."""
 
-class FakeHttpServer:
-    """Lifecycle, request log and fault injection; subclasses implement :meth:`handle`."""
+    handler = _Handler
+    thread_name = "fake-shop"
 
     def __init__(
         self, *, clock: Callable[[], datetime] | None = None, hang_seconds: float = 10.0
@@ -120,59 +103,7 @@ class FakeHttpServer:
         self.request_times: list[float] = []
         self._faults: deque[str] = deque()
         self.retry_after = "1"
-        self._lock = threading.RLock()
-        self._release = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-shop"
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Release hanging requests, close every connection, join the thread."""
-        if self._server is None:
-            return
-        self._release.set()
-        self._server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
-
-    @property
-    def origin(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        assert self._server is not None, "start the server first (use it as a context manager)"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def _track(self, connection: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
+        super().__init__()
 
     # -- controls ----------------------------------------------------------------------
 
