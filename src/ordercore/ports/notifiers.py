@@ -7,21 +7,17 @@ them. An alert's text is already masked: no secret, no customer name, phone or a
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from ordercore.domain.severity import Severity
+
 __all__ = ["Alert", "AlertLevel", "NotifierPort", "RecordingNotifier"]
 
 
-class AlertLevel(StrEnum):
-    """How urgent an alert is."""
-
-    INFO = "info"
-    WARNING = "warning"
-    HIGH = "high"
-    CRITICAL = "critical"
+AlertLevel = Severity
+"""How urgent an alert is: the same levels as an exception's severity."""
 
 
 class Alert(BaseModel):
