@@ -69,6 +69,7 @@ class Target:
 
 
 TARGETS = [
+    # The sale as run (N buyers, M units: most requests are refusals).
     Target("PostgreSQL coalesced / PostgreSQL naive", "lib-pg-coalesced", ("pg-naive",), 30),
     Target(
         "PostgreSQL coalesced / Redis Lua pipelined",
@@ -113,25 +114,76 @@ TARGETS = [
         0.5,
         percent=True,
     ),
-    Target("PostgreSQL bulk, stock = buyers, reservations/s", "lib-pg-bulk-granted", ()),
-    Target(
-        "memory bulk, stock = buyers, reservations/s",
-        "lib-memory-bulk-granted",
-        (),
-        300_000,
-    ),
     Target("memory bulk, flash sale, reservations/s", "lib-memory-bulk", ()),
-    Target(
-        "memory bulk / dict ceiling, stock = buyers",
-        "lib-memory-bulk-granted",
-        ("dict-dataclass-granted",),
-        percent=True,
-    ),
     Target("memory bulk / dict ceiling", "lib-memory-bulk", ("dict-dataclass",), percent=True),
     Target("memory per request / dict ceiling", "lib-memory", ("dict-dataclass",), percent=True),
     Target("PostgreSQL per request / PostgreSQL naive", "lib-pg", ("pg-naive",)),
     Target("SQLite per request / raw sqlite3 per request", "lib-sqlite", ("sqlite-raw-1",)),
+    # Stock = buyers: every request granted, so the ratios compare reservation work.
+    Target(
+        "= PG coalesced / PG naive",
+        "lib-pg-coalesced-granted",
+        ("pg-naive-granted",),
+        30,
+    ),
+    Target(
+        "= PG coalesced / Redis Lua pipelined",
+        "lib-pg-coalesced-granted",
+        ("redis-lua-pipelined-granted",),
+        2,
+    ),
+    Target(
+        "= PG coalesced / raw grouped ceiling",
+        "lib-pg-coalesced-granted",
+        ("pg-grouped-500-granted",),
+        0.5,
+        percent=True,
+    ),
+    Target(
+        "= SQLite coalesced / raw grouped ceiling",
+        "lib-sqlite-coalesced-granted",
+        ("sqlite-grouped-500-granted",),
+        0.5,
+        percent=True,
+    ),
+    Target(
+        "= memory coalesced / dict ceiling",
+        "lib-memory-coalesced-granted",
+        ("dict-dataclass-granted",),
+        0.5,
+        percent=True,
+    ),
+    Target("= PG bulk / PG naive", "lib-pg-bulk-granted", ("pg-naive-granted",), 30),
+    Target(
+        "= PG bulk / Redis Lua pipelined",
+        "lib-pg-bulk-granted",
+        ("redis-lua-pipelined-granted",),
+        2,
+    ),
+    Target(
+        "= PG bulk / raw grouped ceiling",
+        "lib-pg-bulk-granted",
+        ("pg-grouped-500-granted",),
+        0.5,
+        percent=True,
+    ),
+    Target(
+        "= SQLite bulk / raw grouped ceiling",
+        "lib-sqlite-bulk-granted",
+        ("sqlite-grouped-500-granted",),
+        0.5,
+        percent=True,
+    ),
+    Target("= PG bulk, reservations/s", "lib-pg-bulk-granted", ()),
+    Target("= memory bulk, reservations/s", "lib-memory-bulk-granted", (), 300_000),
+    Target(
+        "= memory bulk / dict ceiling",
+        "lib-memory-bulk-granted",
+        ("dict-dataclass-granted",),
+        percent=True,
+    ),
 ]
+"""Labels starting with "=" use the stock = buyers rows (every request granted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +282,12 @@ def machine(params: Params) -> dict[str, object]:
         "redis": redis_version(params.redis_url),
         "buyers": params.buyers,
         "stock": params.stock,
+        "load_average": [round(value, 2) for value in os.getloadavg()],
     }
+
+
+def _loads(loads: Sequence[float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in loads)
 
 
 def _rate(value: float) -> str:
@@ -271,7 +328,10 @@ def render_table(results: Sequence[Result], baseline: str) -> str:
 
 def render_ratios(ratios: Sequence[Ratio]) -> str:
     """The ratios, one per line, with the target and the verdict."""
-    lines = ["Ratios (reservations/s of one run; every row has the same buyers and stock):"]
+    lines = [
+        "Ratios (reservations/s of one run; like with like: rows of the sale as run, or,",
+        'for labels starting with "=", rows with stock = buyers where every request is granted):',
+    ]
     for ratio in ratios:
         target = ratio.target
         if ratio.value is None:
@@ -407,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.list:
         for scenario in SCENARIOS:
-            print(f"{scenario.name:<22} {scenario.label}")
+            print(f"{scenario.name:<30} {scenario.label}")
         return 0
     if args.footprint is not None:
         return footprint(args.footprint, args.json)
@@ -422,6 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         _parser().error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
     about = machine(params)
+    started_load = os.getloadavg()
     results = run_all(params, names, repeat=args.repeat)
     ratios = compute_ratios(results)
     if args.json:
@@ -444,7 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{about['platform']}, {about['cpus']} CPUs, Python {about['python']}, "
             f"SQLite {about['sqlite']}, PostgreSQL {about['postgresql'] or 'unreachable'}, "
             f"Redis {about['redis'] or 'unreachable'}; {about['when']}; "
-            f"median of {args.repeat} sales per row\n"
+            f"median of {args.repeat} sales per row; load average at the start "
+            f"{_loads(started_load)}, at the end {_loads(os.getloadavg())}\n"
         )
         print(render_table(results, args.baseline))
         print()

@@ -14,7 +14,7 @@ import os
 import pytest
 
 import flash_sale_compare
-from _scenarios import SCENARIOS, run_scenario
+from _scenarios import BY_NAME, SCENARIOS, run_scenario
 from _scenarios.common import Params, Result, Scenario
 
 SMALL = Params(buyers=2_000, stock=200, postgres_url=flash_sale_compare.DEFAULT_POSTGRES_URL)
@@ -35,6 +35,15 @@ def test_every_scenario_is_exact(scenario: Scenario) -> None:
     assert result.reserved == result.successes
     assert result.oversold == 0
     assert result.drift == []
+
+
+def test_every_target_compares_rows_of_one_stock_setting() -> None:
+    """Each ratio divides like by like: granted rows by granted rows, sale rows by sale rows."""
+    for target in flash_sale_compare.TARGETS:
+        top = BY_NAME[target.numerator]
+        assert target.label.startswith("=") == top.all_granted, target.label
+        for name in target.denominators:
+            assert BY_NAME[name].all_granted == top.all_granted, target.label
 
 
 def test_a_target_whose_row_did_not_run_is_not_applicable() -> None:

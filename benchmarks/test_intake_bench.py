@@ -7,18 +7,32 @@ same transaction, reserving stock for every new order, and the ledger entry. The
 platform is the in-memory FakeChannel, so the figure is ordercore's own cost. Each round
 runs on a fresh storage (the orders must be new), so rounds = 1 per storage; the figure
 is orders per second in ``extra_info``.
+
+The per-order steps that run on the event loop have their own benchmarks (many rounds,
+so pytest-benchmark's statistics apply): mapping one platform record to the canonical
+order, and scoring its health.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ordercore import ManualClock, OrderCore
-from ordercore.domain.channels import ChannelLimits
-from ordercore.testing.channels import FakeChannel, FakePlatform, fake_order_payload
+from ordercore.domain.channels import ChannelLimits, RawRecord
+from ordercore.domain.health import HealthPolicy, score_order
+from ordercore.testing.channels import (
+    FAKE_MAPPING,
+    FakeChannel,
+    FakePlatform,
+    fake_order_payload,
+)
+
+if TYPE_CHECKING:
+    from pytest_benchmark.fixture import BenchmarkFixture
 
 ORDERS = 10_000
 START = datetime(2026, 11, 11, tzinfo=UTC)
@@ -53,3 +67,29 @@ async def test_sync_of_ten_thousand_orders(
     benchmark.extra_info["orders_per_s"] = round(ORDERS / elapsed)  # type: ignore[attr-defined]
     benchmark.pedantic(lambda: None, rounds=1)  # type: ignore[attr-defined]
     print(f"\n{storage_url.split(':', 1)[0]}: {ORDERS / elapsed:,.0f} orders/s ({elapsed:.2f} s)")
+
+
+def _record(index: int) -> RawRecord:
+    payload = fake_order_payload(f"N{index}", sku=f"SKU-{index % 50}")
+    payload["phone"] = f"139{index:08d}"
+    return RawRecord(
+        channel="bench-shop", external_id=f"N{index}", modified_at=START, payload=payload
+    )
+
+
+@pytest.mark.benchmark(group="intake: one order's Python steps")
+def test_map_one_order(benchmark: BenchmarkFixture) -> None:
+    """Mapping one fake-platform record (8 fields, 1 line) to a validated Order."""
+    record = _record(7)
+    mapped = benchmark(FAKE_MAPPING.map, record)
+    assert mapped.order.receiver.phone == "13900000007"
+
+
+@pytest.mark.benchmark(group="intake: one order's Python steps")
+def test_score_one_order(benchmark: BenchmarkFixture) -> None:
+    """Scoring one mapped order's health (phone, address, timeliness) as the intake does."""
+    order = FAKE_MAPPING.map(_record(7)).order
+    policy = HealthPolicy()
+    ingested = START + timedelta(hours=9)
+    health = benchmark(lambda: score_order(order, ingested_at=ingested, policy=policy))
+    assert not any("phone" in reason for reason in health.reasons)

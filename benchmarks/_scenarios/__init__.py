@@ -16,14 +16,35 @@ from _scenarios import in_process, postgres, redis_lua, sqlite_raw
 from _scenarios.common import NotRun, Params, Result, Scenario, judge, not_run
 from _scenarios.library import SCENARIOS as LIBRARY
 
-__all__ = ["BY_NAME", "SCENARIOS", "run_repeated", "run_scenario"]
+__all__ = ["BY_NAME", "GRANTED_TWINS", "SCENARIOS", "run_repeated", "run_scenario"]
+
+GRANTED_TWINS = ("pg-naive", "pg-grouped-500", "sqlite-grouped-500", "redis-lua-pipelined")
+"""Baselines and ceilings that also run with stock = buyers (``<name>-granted``), so the
+library's granted rows compare with like: reservation throughput, not rejection speed."""
+
+
+def _with_granted_twins(scenarios: list[Scenario]) -> list[Scenario]:
+    rows = []
+    for scenario in scenarios:
+        rows.append(scenario)
+        if scenario.name in GRANTED_TWINS:
+            rows.append(
+                replace(
+                    scenario,
+                    name=f"{scenario.name}-granted",
+                    label=f"{scenario.label}, stock = buyers",
+                    all_granted=True,
+                )
+            )
+    return rows
+
 
 SCENARIOS: list[Scenario] = [
-    *postgres.SCENARIOS,
+    *_with_granted_twins(postgres.SCENARIOS),
     *LIBRARY["postgresql"],
-    *sqlite_raw.SCENARIOS,
+    *_with_granted_twins(sqlite_raw.SCENARIOS),
     *LIBRARY["sqlite"],
-    *redis_lua.SCENARIOS,
+    *_with_granted_twins(redis_lua.SCENARIOS),
     *in_process.SCENARIOS,
     *LIBRARY["memory"],
 ]

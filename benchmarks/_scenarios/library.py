@@ -12,13 +12,16 @@
   an OrderCoreError each).
 
 The clock runs from releasing the buyers to the last answer; the requests' inputs are
-built inside it. Afterwards the storage is read back and ``verify()``-ed. Features
+built inside it. The heap is frozen (``gc.freeze()``) once the core is open and stocked,
+as a server does after start-up; the garbage collector keeps Python's default settings.
+Afterwards the storage is read back and ``verify()``-ed. Features
 still being built (the coalescer's setting, ``reserve_many``) make their rows
 "pending", with the reason, instead of failing.
 """
 
 from __future__ import annotations
 
+import gc
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -102,6 +105,10 @@ async def _sale(
 ) -> Measured:
     async with OrderCore.open(url, settings=settings) as core:
         await core.inventory.receive(SKU, params.stock)
+        # What a server does once it has started (docs/performance.md, "Garbage
+        # collection"): the open core and its connections move to the permanent
+        # generation, so the collector walks only objects the sale itself makes.
+        gc.freeze()
         if sale.bulk:
             tally = await _reserve_in_bulk(core, params.buyers, around)
         else:
@@ -208,6 +215,10 @@ SALES: dict[str, LibrarySale] = {
     "lib-sqlite-bulk": LibrarySale("sqlite", bulk=True),
     "lib-memory-bulk": LibrarySale("memory", bulk=True),
     "lib-memory-bulk-granted": LibrarySale("memory", bulk=True),
+    "lib-pg-coalesced-granted": LibrarySale("postgresql", coalesce=True),
+    "lib-sqlite-coalesced-granted": LibrarySale("sqlite", coalesce=True),
+    "lib-sqlite-bulk-granted": LibrarySale("sqlite", bulk=True),
+    "lib-memory-coalesced-granted": LibrarySale("memory", coalesce=True),
 }
 
 SCENARIOS = {
@@ -223,6 +234,13 @@ SCENARIOS = {
             "ordercore PostgreSQL, coalesced (task per buyer)",
             "postgresql",
             SALES["lib-pg-coalesced"],
+        ),
+        _scenario(
+            "lib-pg-coalesced-granted",
+            "ordercore PostgreSQL, coalesced (task per buyer), stock = buyers",
+            "postgresql",
+            SALES["lib-pg-coalesced-granted"],
+            all_granted=True,
         ),
         _scenario(
             "lib-pg-bulk",
@@ -252,10 +270,24 @@ SCENARIOS = {
             SALES["lib-sqlite-coalesced"],
         ),
         _scenario(
+            "lib-sqlite-coalesced-granted",
+            "ordercore SQLite, coalesced (task per buyer), stock = buyers",
+            "sqlite",
+            SALES["lib-sqlite-coalesced-granted"],
+            all_granted=True,
+        ),
+        _scenario(
             "lib-sqlite-bulk",
             f"ordercore SQLite, bulk reserve_many ({BULK} per call)",
             "sqlite",
             SALES["lib-sqlite-bulk"],
+        ),
+        _scenario(
+            "lib-sqlite-bulk-granted",
+            f"ordercore SQLite, bulk reserve_many ({BULK} per call), stock = buyers",
+            "sqlite",
+            SALES["lib-sqlite-bulk-granted"],
+            all_granted=True,
         ),
     ],
     "memory": [
@@ -270,6 +302,13 @@ SCENARIOS = {
             "ordercore memory, coalesced (task per buyer)",
             "memory",
             SALES["lib-memory-coalesced"],
+        ),
+        _scenario(
+            "lib-memory-coalesced-granted",
+            "ordercore memory, coalesced (task per buyer), stock = buyers",
+            "memory",
+            SALES["lib-memory-coalesced-granted"],
+            all_granted=True,
         ),
         _scenario(
             "lib-memory-bulk",

@@ -32,6 +32,7 @@ from ordercore.domain.orders import (
     OrderStatus,
     StatusChange,
 )
+from ordercore.domain.tickets import Ticket, TicketPolicy, TicketStatus
 from ordercore.errors import OrderCoreError
 from ordercore.ports.clock import Clock, ManualClock, SystemClock
 from ordercore.services.reservations import ReserveRequest
@@ -63,6 +64,9 @@ __all__ = [
     "StockLevel",
     "SyncOrderCore",
     "SystemClock",
+    "Ticket",
+    "TicketPolicy",
+    "TicketStatus",
     "__version__",
     "create_storage",
 ]

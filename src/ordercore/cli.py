@@ -11,6 +11,10 @@
     ordercore runs --db sqlite:///shop.db --channel pos --json
     ordercore replay --db sqlite:///s.db --channel shop --window 2026-11-11T00:00Z 2026-11-11T06:00Z
     ordercore replay --db sqlite:///shop.db --channel taobao-flagship --rejects
+    ordercore tasks list --db sqlite:///shop.db --state dead
+    ordercore worker --db postgresql+psycopg://host/shop --handlers myshop.tasks:registry
+    ordercore serve --db sqlite:///shop.db --config ordercore.toml [--json-log] [--once]
+    ordercore tickets list --db sqlite:///shop.db --overdue --json   # also show, resolve, stats
 
 Exit codes: 0 success, 1 a run that was not exact or did not succeed (or a storage
 failure), 2 bad input (usage errors, an unknown storage scheme or channel, a bad config
@@ -44,6 +48,9 @@ from rich.table import Table
 
 from ordercore import __version__
 from ordercore.channels_config import load_channel
+from ordercore.cli_serve import serve
+from ordercore.cli_tasks import tasks, worker
+from ordercore.cli_tickets import tickets
 from ordercore.config import Settings
 from ordercore.core import OrderCore, create_storage
 from ordercore.domain.intake import RunStatus, SyncRun
@@ -500,6 +507,11 @@ def _print_import(report: ImportReport, url: str) -> None:
     lines.extend(f"  error: {redact(error, url)}" for error in stored.errors)
     click.echo("\n".join(lines))
 
+
+main.add_command(serve)
+main.add_command(tickets)
+main.add_command(tasks)
+main.add_command(worker)
 
 if __name__ == "__main__":
     main(prog_name="ordercore")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ordercore.domain.health import HealthPolicy
+from ordercore.domain.rules.config import RulesConfig
+from ordercore.domain.tickets import TicketPolicy
+from ordercore.resilience.policy import ServicePolicy
 
 __all__ = ["Settings"]
 
@@ -84,3 +87,48 @@ class Settings(BaseSettings):
 
     health_policy: HealthPolicy = HealthPolicy()
     """Weights and the review threshold of the order health score (docs/intake.md)."""
+
+    tickets: TicketPolicy = TicketPolicy()
+    """Exception tickets: teams, routes, SLAs, SOPs, outcome codes, follow-up (docs/tickets.md)."""
+
+    outbox_lease: timedelta = timedelta(seconds=30)
+    """How long a worker's claim on an outbox task lasts; renewed every third of it while the
+    handler runs. A crashed worker's task is claimed again this long after its last renewal."""
+
+    outbox_concurrency: Annotated[int, Field(gt=0, le=1_000)] = 8
+    """Handlers one outbox worker runs at once."""
+
+    outbox_max_attempts: Annotated[int, Field(gt=0, le=1_000)] = 10
+    """Attempts before a task is dead (a handler's registration may say otherwise)."""
+
+    outbox_backoff_initial: timedelta = timedelta(seconds=1)
+    """The first retry's delay; each further retry doubles it (plus jitter)."""
+
+    outbox_backoff_max: timedelta = timedelta(minutes=10)
+    """The longest delay between two attempts of a task."""
+
+    outbox_poll_interval: timedelta = timedelta(seconds=1)
+    """How long an idle worker waits before looking for due tasks again."""
+
+    outbox_drain_timeout: timedelta = timedelta(seconds=30)
+    """How long a stopping worker lets running handlers finish before cancelling them."""
+
+    exception_rules: RulesConfig = RulesConfig()
+    """Thresholds, word lists, blacklists and per-rule overrides of the exception rules
+    (docs/exceptions.md); ``RulesConfig`` loads them from TOML."""
+
+    screening_salt: SecretStr | None = None
+    """Key of the hashes the fraud window stores instead of phones and addresses. Set it
+    (the same in every process) when processes share a screening store; without it each
+    process draws a random one."""
+
+    resilience: dict[str, ServicePolicy] = Field(default_factory=dict)
+    """Timeout, retry, breaker, rate limit and bulkhead per outside service (a courier, the
+    SMS gateway, a platform's API), by service name (docs/resilience.md)."""
+
+    resilience_default: ServicePolicy = ServicePolicy()
+    """The policy of a service that ``resilience`` does not list."""
+
+    def resilience_for(self, service: str) -> ServicePolicy:
+        """The resilience policy of ``service``: its own, else ``resilience_default``."""
+        return self.resilience.get(service, self.resilience_default)

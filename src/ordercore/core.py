@@ -18,12 +18,18 @@ from ordercore import registry
 from ordercore.config import Settings
 from ordercore.errors import UnknownAdapter
 from ordercore.ports.clock import Clock, OffsetClock
+from ordercore.ports.messaging import CustomerMessagePort
+from ordercore.ports.notifiers import NotifierPort
 from ordercore.ports.storage import Storage
+from ordercore.services.credentials import CredentialService
+from ordercore.services.exceptions import ExceptionService
 from ordercore.services.imports import ImportService
 from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
+from ordercore.services.outbox import OutboxService
 from ordercore.services.replay import ReplayService
 from ordercore.services.reservations import InventoryService
+from ordercore.services.tickets import TicketService
 
 __all__ = ["OrderCore", "create_storage"]
 
@@ -68,20 +74,48 @@ class _StorageClock:
 class OrderCore:
     """Everything ordercore does, over one storage. Make one with :meth:`open`."""
 
-    def __init__(self, storage: Storage, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        settings: Settings,
+        *,
+        notifier: NotifierPort | None = None,
+        messenger: CustomerMessagePort | None = None,
+    ) -> None:
         self.storage = storage
         self.clock = clock
         self.settings = settings
         self.inventory = InventoryService(storage, clock, settings)
         self.orders = OrderService(storage, clock)
         self.intake = IntakeService(storage, clock, settings, self.inventory)
+        self.credentials = CredentialService(storage, clock)
         self.imports = ImportService(storage, clock, self.intake)
         self.replay = ReplayService(storage, clock, settings, self.intake)
+        self.outbox = OutboxService(storage, clock, settings)
+        self.tickets = TicketService(
+            storage, clock, settings.tickets, notifier=notifier, messenger=messenger
+        )
+        salt = settings.screening_salt
+        self.exceptions = ExceptionService(
+            storage,
+            clock,
+            rules=settings.exception_rules,
+            notifier=notifier,
+            payment_grace=settings.payment_grace,
+            salt=salt.get_secret_value().encode() if salt is not None else None,
+        )
 
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, url: str, *, settings: Settings | None = None, clock: Clock | None = None
+        cls,
+        url: str,
+        *,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        notifier: NotifierPort | None = None,
+        messenger: CustomerMessagePort | None = None,
     ) -> AsyncIterator[OrderCore]:
         """Open the storage a URL names, migrate it if settings say so, and yield a core.
 
@@ -89,6 +123,7 @@ class OrderCore:
         ``postgresql+psycopg://host/db`` are built in; other schemes come from the
         ``ordercore.storage`` entry points. An unknown scheme raises UnknownAdapter
         listing the known ones. Without ``clock``, time is the storage server's.
+        ``notifier`` gets ticket alerts, ``messenger`` sends customer SMS (core.tickets).
         """
         settings = settings or Settings()
         storage = create_storage(url, settings)
@@ -97,10 +132,10 @@ class OrderCore:
             if clock is None:
                 aligned = _StorageClock(storage, settings.clock_resync_interval)
                 await aligned.sync()
-                core = cls(storage, aligned.clock, settings)
+                core = cls(storage, aligned.clock, settings, notifier=notifier, messenger=messenger)
                 core.inventory.before_sweep = aligned.sync
             else:
-                core = cls(storage, clock, settings)
+                core = cls(storage, clock, settings, notifier=notifier, messenger=messenger)
             yield core
         finally:
             await storage.close()

@@ -10,21 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = [
+    "BulkheadFull",
     "BuyerLimitExceeded",
+    "CallTimedOut",
     "ChannelAuthExpired",
     "ChannelUnavailable",
+    "CircuitOpen",
     "ConcurrencyConflict",
     "DuplicateOrder",
+    "EventPublishFailed",
     "FieldError",
     "IllegalTransition",
     "InsufficientStock",
     "InvalidInput",
     "InvalidOrder",
+    "InvalidOutboxTask",
     "InvalidReservation",
+    "NoFallbackLeft",
     "OrderCoreError",
     "OrderNotFound",
+    "OrderNotOnHold",
+    "OrderOnHold",
+    "OutboxTaskNotFound",
+    "RateLimited",
     "ReservationNotFound",
     "ReservationStateConflict",
     "SaleCapReached",
@@ -32,8 +43,11 @@ __all__ = [
     "StockAdjustmentConflict",
     "StorageError",
     "StorageUnavailable",
+    "TicketNotFound",
+    "TicketStateConflict",
     "UnknownAdapter",
     "UnknownSku",
+    "UnknownTaskKind",
 ]
 
 
@@ -223,3 +237,147 @@ class ChannelAuthExpired(OrderCoreError):
 
 class ChannelUnavailable(OrderCoreError):
     """A channel's platform could not be reached or answered with a transient error."""
+
+
+class CircuitOpen(OrderCoreError):
+    """A service's circuit breaker is open (or its half-open trials are taken): not called."""
+
+    def __init__(self, service: str, state: str, retry_at: datetime | None = None) -> None:
+        self.service = service
+        self.state = state
+        self.retry_at = retry_at
+        when = f"until {retry_at.isoformat()}" if retry_at else "until a trial call succeeds"
+        super().__init__(
+            f"service {service!r}: circuit breaker is {state}, calls are rejected {when}"
+        )
+
+
+class CallTimedOut(OrderCoreError, TimeoutError):
+    """A call to an outside service took longer than its per-call timeout (transient)."""
+
+    def __init__(self, service: str, operation: str, seconds: float) -> None:
+        self.service = service
+        self.operation = operation
+        self.seconds = seconds
+        super().__init__(f"service {service!r}: {operation} exceeded its timeout of {seconds:g}s")
+
+
+class RateLimited(OrderCoreError):
+    """A call would wait longer than allowed for a rate-limit token; it was not made."""
+
+    def __init__(self, service: str, key: str, wait: float, max_wait: float) -> None:
+        self.service = service
+        self.key = key
+        self.wait = wait
+        self.max_wait = max_wait
+        self.retry_after = wait
+        super().__init__(
+            f"service {service!r}: rate limit for key {key!r} needs a wait of {wait:.3g}s, "
+            f"more than max_wait {max_wait:g}s"
+        )
+
+
+class BulkheadFull(OrderCoreError):
+    """A service's concurrency limit and its wait queue are full; the call was not made."""
+
+    def __init__(self, service: str, max_concurrent: int, max_waiting: int) -> None:
+        self.service = service
+        self.max_concurrent = max_concurrent
+        self.max_waiting = max_waiting
+        super().__init__(
+            f"service {service!r}: bulkhead full ({max_concurrent} calls in flight, "
+            f"{max_waiting} waiting): call rejected"
+        )
+
+
+class NoFallbackLeft(OrderCoreError):
+    """Every implementation in a failover chain failed or was skipped; ``errors`` has each."""
+
+    def __init__(self, service: str, errors: Sequence[tuple[str, BaseException]]) -> None:
+        self.service = service
+        self.errors = tuple(errors)
+        tried = "; ".join(f"{name}: {type(error).__name__}: {error}" for name, error in errors)
+        super().__init__(f"service {service!r}: every implementation failed ({tried})")
+
+
+class TicketNotFound(OrderCoreError, LookupError):
+    """No exception ticket has this id."""
+
+    def __init__(self, ticket_id: str) -> None:
+        self.ticket_id = ticket_id
+        super().__init__(f"unknown ticket {ticket_id!r}")
+
+
+class TicketStateConflict(OrderCoreError):
+    """A ticket change its workflow does not allow in the ticket's current status."""
+
+    def __init__(self, ticket_id: str, status: str, wanted: str, allowed: Sequence[str]) -> None:
+        self.ticket_id = ticket_id
+        self.status = status
+        self.wanted = wanted
+        self.allowed = tuple(allowed)
+        allowed_text = ", ".join(self.allowed) or "none"
+        super().__init__(
+            f"ticket {ticket_id!r} is {status}: cannot {wanted}; allowed status changes: "
+            f"{allowed_text}"
+        )
+
+
+class InvalidOutboxTask(InvalidInput):
+    """An outbox task failed validation (kind, key, payload)."""
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        super().__init__("outbox task", errors)
+
+
+class OutboxTaskNotFound(OrderCoreError, LookupError):
+    """No outbox task has this id."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"unknown outbox task {task_id!r}")
+
+
+class UnknownTaskKind(OrderCoreError, LookupError):
+    """No handler is registered for an outbox task's kind."""
+
+    def __init__(self, kind: str, known: Iterable[str]) -> None:
+        self.kind = kind
+        self.known = tuple(sorted(known))
+        super().__init__(
+            f"no handler for task kind {kind!r}; registered: {', '.join(self.known) or 'none'}"
+        )
+
+
+class EventPublishFailed(OrderCoreError):
+    """The message broker did not accept (acknowledge) an event; worth retrying."""
+
+    transient = True
+    """Retried by the outbox (see ordercore.resilience.classify)."""
+
+    def __init__(self, event_id: str | None, reason: str) -> None:
+        self.event_id = event_id
+        self.reason = reason
+        what = "events were" if event_id is None else f"event {event_id!r} was"
+        super().__init__(f"{what} not published: {reason}")
+
+
+class OrderOnHold(OrderCoreError):
+    """The order is on hold (an exception rule held it): it cannot ship until released."""
+
+    def __init__(self, order_id: str, reason: str = "") -> None:
+        self.order_id = order_id
+        self.reason = reason
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"order {order_id!r} is on_hold{why}: release the hold before shipping it")
+
+
+class OrderNotOnHold(OrderCoreError):
+    """A hold was to be released on an order that is not on hold."""
+
+    def __init__(self, order_id: str, status: str) -> None:
+        self.order_id = order_id
+        self.status = status
+        super().__init__(
+            f"order {order_id!r} is {status}, not on_hold: there is no hold to release"
+        )

@@ -23,11 +23,20 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ordercore.config import Settings
 from ordercore.core import OrderCore
 from ordercore.ports.clock import Clock
+from ordercore.services.exceptions import ExceptionService
 from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
 from ordercore.services.reservations import InventoryService
+from ordercore.services.tickets import TicketService
 
-__all__ = ["SyncIntake", "SyncInventory", "SyncOrderCore", "SyncOrders"]
+__all__ = [
+    "SyncExceptions",
+    "SyncIntake",
+    "SyncInventory",
+    "SyncOrderCore",
+    "SyncOrders",
+    "SyncTickets",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -95,6 +104,7 @@ class SyncOrders(_Bridge):
     find = _blocking(OrderService.find)
     list = _blocking(OrderService.list)
     transition = _blocking(OrderService.transition)
+    ship = _blocking(OrderService.ship)
 
 
 class SyncIntake(_Bridge):
@@ -110,6 +120,36 @@ class SyncIntake(_Bridge):
     resolve_review = _blocking(IntakeService.resolve_review)
 
 
+class SyncTickets(_Bridge):
+    """``core.tickets`` without ``await``; see TicketService for each method."""
+
+    open = _blocking(TicketService.open)
+    get = _blocking(TicketService.get)
+    list = _blocking(TicketService.list)
+    assign = _blocking(TicketService.assign)
+    start = _blocking(TicketService.start)
+    wait_for_customer = _blocking(TicketService.wait_for_customer)
+    resolve = _blocking(TicketService.resolve)
+    close = _blocking(TicketService.close)
+    reopen = _blocking(TicketService.reopen)
+    comment = _blocking(TicketService.comment)
+    follow_up = _blocking(TicketService.follow_up)
+    record_reply = _blocking(TicketService.record_reply)
+    tasks = _blocking(TicketService.tasks)
+    run_due = _blocking(TicketService.run_due)
+    distribution = _blocking(TicketService.distribution)
+
+
+class SyncExceptions(_Bridge):
+    """``core.exceptions`` without ``await``; see ExceptionService for each method."""
+
+    screen = _blocking(ExceptionService.screen)
+    screen_many = _blocking(ExceptionService.screen_many)
+    result = _blocking(ExceptionService.result)
+    flagged = _blocking(ExceptionService.flagged)
+    release_hold = _blocking(ExceptionService.release_hold)
+
+
 class SyncOrderCore:
     """The blocking twin of :class:`OrderCore`. Make one with :meth:`open`."""
 
@@ -119,6 +159,8 @@ class SyncOrderCore:
         self.inventory = SyncInventory(core.inventory, portal)
         self.orders = SyncOrders(core.orders, portal)
         self.intake = SyncIntake(core.intake, portal)
+        self.tickets = SyncTickets(core.tickets, portal)
+        self.exceptions = SyncExceptions(core.exceptions, portal)
 
     @classmethod
     @contextmanager

@@ -9,6 +9,13 @@ token; it filters on ``update_time`` in ``[update_start_time, update_end_time]``
 inclusive), sorts oldest first, pages from 0, caps ``size`` at 100 and the span at one
 day, and answers ``{"code": 10000, "data": {"shop_order_list", "total", ...}}``.
 
+It also answers ``order.orderDetail`` (``{"shop_order_id"}`` -> ``data.shop_order_detail``,
+the order as stored; an unknown id: code 50002, ``isv.order-not-exist``, assumed) and
+``token.refresh`` (signed without ``access_token``; ``{"grant_type": "refresh_token",
+"refresh_token"}`` with the live refresh token issues new tokens, the old ones stop
+working; a spent or expired refresh token: code 30004, ``isv.refresh-token-invalid``,
+assumed).
+
 Faults: the base's 5xx / malformed / hang; an in-body rate limit
 (:meth:`FakeDouyin.rate_limit_next`), an ``isp.*`` error; an expired token (code 30002).
 It *sends* pushes: :meth:`FakeDouyin.push` builds the bytes and headers the platform
@@ -30,11 +37,17 @@ from zoneinfo import ZoneInfo
 from fakes.webhook_shop_server import FakeHttpServer, Reply, json_reply
 from ordercore_adapters.channels.signatures import sign_douyin_push
 
-__all__ = ["ACCESS_TOKEN", "APP_KEY", "APP_SECRET", "FakeDouyin", "shop_order"]
+__all__ = ["ACCESS_TOKEN", "APP_KEY", "APP_SECRET", "REFRESH_TOKEN", "FakeDouyin", "shop_order"]
 
 APP_KEY = "7123456789012345678"
 APP_SECRET = "fake-doudian-secret-XYZZY"
 ACCESS_TOKEN = "fake-doudian-token-PLUGH"
+REFRESH_TOKEN = "fake-doudian-refresh-GRUE"
+_PATHS = {
+    "order.searchList": "/order/searchList",
+    "order.orderDetail": "/order/orderDetail",
+    "token.refresh": "/token/refresh",
+}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -119,6 +132,13 @@ class FakeDouyin(FakeHttpServer):
         self.bodies: list[dict[str, Any]] = []
         """The business params of every signed call that got through."""
         self.echo_token_in_errors = echo_token_in_errors
+        self.access_token = ACCESS_TOKEN
+        self.refresh_token = REFRESH_TOKEN
+        self.refresh_valid = True
+        self.refreshes = 0
+        """How many refreshes were answered with new tokens."""
+        self.detail_requests: list[str] = []
+        """The shop_order_id of every order.orderDetail answered."""
         self._rate_limited = 0
         self._isp = 0
 
@@ -135,6 +155,11 @@ class FakeDouyin(FakeHttpServer):
         """Store a shop order as given."""
         with self._lock:
             self.orders[order["order_id"]] = order
+
+    def expire_refresh_token(self) -> None:
+        """The refresh token stops working (the shop must authorise the app again)."""
+        with self._lock:
+            self.refresh_valid = False
 
     def rate_limit_next(self, n: int) -> None:
         """The next ``n`` signed calls are answered with the traffic-control error."""
@@ -189,7 +214,8 @@ class FakeDouyin(FakeHttpServer):
         text = body.decode("utf-8")
         if query.get("app_key") != APP_KEY:
             return self._error(30007, "app_key无效", "isv.app-key-invalid")
-        if query.get("method") != "order.searchList" or path != "/order/searchList":
+        method_name = query.get("method", "")
+        if _PATHS.get(method_name) != path:
             return self._error(40003, "方法不存在", "isv.method-not-exist")
         if query.get("v") != "2":
             return self._error(40004, "参数错误", "isv.parameter-invalid", "v")
@@ -203,8 +229,10 @@ class FakeDouyin(FakeHttpServer):
         given = query.get("sign", "")
         if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
             return self._error(40006, "签名错误", "isv.sign-invalid")
+        if method_name == "token.refresh":
+            return self._refresh(query, text)
         token = query.get("access_token", "")
-        if token != ACCESS_TOKEN or not self.credentials_valid:
+        if token != self.access_token or not self.credentials_valid:
             shown = f" ({token})" if self.echo_token_in_errors else ""
             return self._error(
                 30002, "access_token已过期", "isv.access-token-expired", f"token{shown}"
@@ -215,6 +243,8 @@ class FakeDouyin(FakeHttpServer):
         if self._isp:
             self._isp -= 1
             return self._error(20000, "服务繁忙", "isp.service-busy", "稍后重试")
+        if method_name == "order.orderDetail":
+            return self._detail(text)
         try:
             params = json.loads(text)
             low, high = int(params["update_start_time"]), int(params["update_end_time"])
@@ -247,4 +277,56 @@ class FakeDouyin(FakeHttpServer):
                     "total": len(hits),
                 },
             },
+        )
+
+    def _ok(self, data: dict[str, Any]) -> Reply:
+        return json_reply(
+            200,
+            {
+                "code": 10000,
+                "msg": "success",
+                "sub_code": "",
+                "sub_msg": "",
+                "log_id": "fake",
+                "data": data,
+            },
+        )
+
+    def _detail(self, text: str) -> Reply:
+        try:
+            order_id = str(json.loads(text)["shop_order_id"])
+        except (ValueError, KeyError, TypeError):
+            return self._error(40004, "参数错误", "isv.parameter-invalid", "shop_order_id")
+        order = self.orders.get(order_id)
+        if order is None:
+            return self._error(50002, "订单不存在", "isv.order-not-exist", order_id)
+        self.detail_requests.append(order_id)
+        return self._ok({"shop_order_detail": order})
+
+    def _refresh(self, query: dict[str, str], text: str) -> Reply:
+        if "access_token" in query:
+            return self._error(40004, "参数错误", "isv.parameter-invalid", "access_token")
+        try:
+            params = json.loads(text)
+        except ValueError:
+            return self._error(40004, "参数错误", "isv.parameter-invalid", "param_json")
+        given = str(params.get("refresh_token", ""))
+        if params.get("grant_type") != "refresh_token":
+            return self._error(40004, "参数错误", "isv.parameter-invalid", "grant_type")
+        if given != self.refresh_token or not self.refresh_valid:
+            shown = f" ({given})" if self.echo_token_in_errors else ""
+            return self._error(30004, "refresh_token无效", "isv.refresh-token-invalid", shown)
+        self.refreshes += 1
+        self.access_token = f"doudian-access-{self.refreshes}-{given[-5:]}-FROTZ"
+        self.refresh_token = f"doudian-refresh-{self.refreshes}-{given[-5:]}-FROTZ"
+        self.credentials_valid = True
+        return self._ok(
+            {
+                "access_token": self.access_token,
+                "expires_in": 7 * 86_400,
+                "refresh_token": self.refresh_token,
+                "scope": "SCOPE",
+                "shop_id": 4463798,
+                "shop_name": "fake shop",
+            }
         )

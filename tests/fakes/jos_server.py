@@ -13,6 +13,13 @@ Answers form POSTs the way JOS does as far as its public docs describe it:
   for the expired token (public); the rate-limit code 82 and the span-cap answer
   (``apiResult.success=false``) are assumed.
 
+JD's OAuth host is served too (``oauth_url``): a form POST of the refresh-token grant
+(``app_key, app_secret, grant_type=refresh_token, refresh_token``) with a live refresh
+token issues a new access token and a new refresh token (the old ones stop working:
+single-use) and answers ``{"code": 0, "access_token", "expires_in", "refresh_token",
+"refresh_token_expires", "time", ...}``; a spent, unknown or expired refresh token
+answers ``{"code": 4xx, "msg"}`` (codes assumed).
+
 Faults: expired token, rate limiting for the next N requests, 5xx, malformed JSON, a
 hang, and an order modified while a window is paged. It implements the contract
 suite's control protocol: ``add_order``, ``now``, ``expire_credentials``, ``fail_next``.
@@ -31,11 +38,20 @@ from zoneinfo import ZoneInfo
 
 from fakes._http import FakeGateway, Reply
 
-__all__ = ["ACCESS_TOKEN", "APP_KEY", "APP_SECRET", "FakeJosServer", "jd_time", "sample_order"]
+__all__ = [
+    "ACCESS_TOKEN",
+    "APP_KEY",
+    "APP_SECRET",
+    "REFRESH_TOKEN",
+    "FakeJosServer",
+    "jd_time",
+    "sample_order",
+]
 
 APP_KEY = "JDFAKEAPPKEY0001"
 APP_SECRET = "fake-jos-secret-XYZZY"
 ACCESS_TOKEN = "fake-jos-token-PLUGH"
+REFRESH_TOKEN = "fake-jos-refresh-GRUE"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _TIME = "%Y-%m-%d %H:%M:%S"
 SEARCH = "jingdong.pop.order.search"
@@ -126,6 +142,10 @@ class FakeJosServer(FakeGateway):
         self._clock = clock or (lambda: datetime.now(UTC))
         self.echo_secrets_in_errors = echo_secrets_in_errors
         self.token_valid = True
+        self.refresh_token = REFRESH_TOKEN
+        self.refresh_valid = True
+        self.refreshes = 0
+        """How many refresh grants were answered with new tokens."""
         self.orders: dict[str, dict[str, Any]] = {}
         self.modified: dict[str, datetime] = {}
         self.search_pages: list[int] = []
@@ -150,6 +170,16 @@ class FakeJosServer(FakeGateway):
             self.token_valid = False
 
     # -- more controls ---------------------------------------------------------------------
+
+    @property
+    def oauth_url(self) -> str:
+        """The fake OAuth host's refresh endpoint."""
+        return self.origin + "/oauth2/refresh_token"
+
+    def expire_refresh_token(self) -> None:
+        """The refresh token stops working (the seller must authorise the app again)."""
+        with self._lock:
+            self.refresh_valid = False
 
     def put_order(self, order: dict[str, Any]) -> None:
         """Store an order as given (its ``modified`` decides where it lists)."""
@@ -182,6 +212,8 @@ class FakeJosServer(FakeGateway):
         if self._limited > 0:
             self._limited -= 1
             raise _error("82", "调用频率超限", "call frequency limited")
+        if "grant_type" in form:
+            return self._refresh(form)
         if form.get("app_key") != self.app_key:
             raise _error("10", "无效的app_key", "Invalid app_key")
         try:
@@ -206,6 +238,33 @@ class FakeJosServer(FakeGateway):
         except ValueError:
             raise _error("5", "360buy_param_json 不是 JSON", "bad 360buy_param_json") from None
         return {"jingdong_pop_order_search_responce": {"code": "0", **self._search(params)}}
+
+    def _refresh(self, form: dict[str, str]) -> dict[str, Any]:
+        if form.get("app_key") != self.app_key or form.get("app_secret") != self.app_secret:
+            return {"code": 401, "msg": "app_key或app_secret错误"}
+        if form.get("grant_type") != "refresh_token":
+            return {"code": 400, "msg": "grant_type错误"}
+        given = form.get("refresh_token", "")
+        if given != self.refresh_token or not self.refresh_valid:
+            shown = f" ({given})" if self.echo_secrets_in_errors else ""
+            return {"code": 402, "msg": f"refresh_token已过期或无效{shown}"}
+        self.refreshes += 1
+        self.access_token = f"jd-access-{self.refreshes}-{given[-5:]}-FROTZ"
+        self.refresh_token = f"jd-refresh-{self.refreshes}-{given[-5:]}-FROTZ"
+        self.token_valid = True
+        now_ms = int(self.now().timestamp() * 1000)
+        return {
+            "code": 0,
+            "access_token": self.access_token,
+            "expires_in": 86_400,
+            "refresh_token": self.refresh_token,
+            "refresh_token_expires": now_ms + 30 * 86_400_000,
+            "scope": "snsapi_base",
+            "open_id": "fake-open-id",
+            "uid": "fake-uid",
+            "time": now_ms,
+            "token_type": "bearer",
+        }
 
     def _search(self, params: dict[str, Any]) -> dict[str, Any]:
         self.search_params.append(params)

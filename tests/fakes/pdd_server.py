@@ -18,6 +18,12 @@ Answers form POSTs the way the platform does as far as its public docs describe 
   expired token (public); 70031 for rate limiting and the codes for a bad signature,
   timestamp and span (assumed).
 
+``pdd.pop.auth.token.refresh`` (signed, no access token) with the live refresh token
+issues a new access token and a new refresh token (the old ones stop working) and
+answers ``access_token, expires_at, expires_in, refresh_token, refresh_token_expires_at,
+r1..w2_expires_at`` (unix seconds); a spent, unknown or expired refresh token answers
+error 10020 (assumed).
+
 Faults: expired token, rate limiting for the next N requests, 5xx, malformed JSON, a
 hang, and an order modified while a window is paged. It implements the contract
 suite's control protocol: ``add_order``, ``now``, ``expire_credentials``, ``fail_next``.
@@ -39,6 +45,7 @@ __all__ = [
     "ACCESS_TOKEN",
     "CLIENT_ID",
     "CLIENT_SECRET",
+    "REFRESH_TOKEN",
     "FakePddServer",
     "pdd_time",
     "sample_order",
@@ -47,9 +54,11 @@ __all__ = [
 CLIENT_ID = "fakepddclientid0001"
 CLIENT_SECRET = "fake-pdd-secret-XYZZY"
 ACCESS_TOKEN = "fake-pdd-token-PLUGH"
+REFRESH_TOKEN = "fake-pdd-refresh-GRUE"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _TIME = "%Y-%m-%d %H:%M:%S"
 INCREMENT = "pdd.order.number.list.increment.get"
+REFRESH = "pdd.pop.auth.token.refresh"
 
 
 def pdd_time(moment: datetime) -> str:
@@ -136,6 +145,10 @@ class FakePddServer(FakeGateway):
         self.index_delay = index_delay
         self.echo_secrets_in_errors = echo_secrets_in_errors
         self.token_valid = True
+        self.refresh_token = REFRESH_TOKEN
+        self.refresh_valid = True
+        self.refreshes = 0
+        """How many refreshes were answered with new tokens."""
         self.orders: dict[str, dict[str, Any]] = {}
         self.updated: dict[str, datetime] = {}
         self.search_pages: list[int] = []
@@ -160,6 +173,11 @@ class FakePddServer(FakeGateway):
             self.token_valid = False
 
     # -- more controls ---------------------------------------------------------------------
+
+    def expire_refresh_token(self) -> None:
+        """The refresh token stops working (the seller must authorise the app again)."""
+        with self._lock:
+            self.refresh_valid = False
 
     def put_order(self, order: dict[str, Any]) -> None:
         """Store an order as given (its ``updated_at`` decides where it lists)."""
@@ -207,6 +225,8 @@ class FakePddServer(FakeGateway):
         api = form.get("type", "")
         if api == "pdd.time.get":
             return {"time_get_response": {"time": pdd_time(self.now()), "request_id": "fake"}}
+        if api == REFRESH:
+            return {"pop_auth_token_refresh_response": self._refresh(form)}
         if api != INCREMENT:
             raise _error(10006, "type不存在")
         token = form.get("access_token", "")
@@ -214,6 +234,34 @@ class FakePddServer(FakeGateway):
             shown = f" ({token})" if self.echo_secrets_in_errors else ""
             raise _error(10019, f"access_token已过期{shown}")
         return {"order_sn_increment_get_response": self._increment(form)}
+
+    def _refresh(self, form: dict[str, str]) -> dict[str, Any]:
+        given = form.get("refresh_token", "")
+        if given != self.refresh_token or not self.refresh_valid:
+            shown = f" ({given})" if self.echo_secrets_in_errors else ""
+            raise _error(10020, f"refresh_token已失效{shown}")
+        self.refreshes += 1
+        self.access_token = f"pdd-access-{self.refreshes}-{given[-5:]}-FROTZ"
+        self.refresh_token = f"pdd-refresh-{self.refreshes}-{given[-5:]}-FROTZ"
+        self.token_valid = True
+        now = int(self.now().timestamp())
+        day = 86_400
+        return {
+            "access_token": self.access_token,
+            "expires_at": now + day,
+            "expires_in": day,
+            "refresh_token": self.refresh_token,
+            "refresh_token_expires_at": now + 30 * day,
+            "refresh_token_expires_in": 30 * day,
+            "r1_expires_at": now + day,
+            "r2_expires_at": now + day,
+            "w1_expires_at": now + day,
+            "w2_expires_at": now + day,
+            "owner_id": "fake-owner",
+            "owner_name": "fake shop",
+            "scope": [INCREMENT],
+            "request_id": "fake",
+        }
 
     def _increment(self, form: dict[str, str]) -> dict[str, Any]:
         self.search_params.append(form)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,9 +15,14 @@ from ordercore.channels_config import (
     config_path,
     load_channel,
     load_channels,
+    load_notifier,
+    load_serve_config,
+    parse_duration,
 )
 from ordercore.errors import UnknownAdapter
+from ordercore.services.scheduler import ChannelMode, ChannelPolicy
 from ordercore.testing.channels import FakeChannel
+from support import notifiers
 
 FACTORY = "support.fake_channels:make"
 
@@ -121,3 +128,135 @@ def test_config_path_prefers_argument_then_env_then_default(
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "env.toml"))
     assert config_path() == tmp_path / "env.toml"
     assert config_path(tmp_path / "arg.toml") == tmp_path / "arg.toml"
+
+
+# -- scheduling ---------------------------------------------------------------------------
+
+H5 = (
+    'kind = "h5"\nbase_url = "http://127.0.0.1:9/api"\napi_token = "t"\n'
+    'webhook_secrets = "whsec_MTIz"\n'
+)
+
+
+def test_channels_get_the_issue_defaults_and_webhook_kinds_a_safety_poll(tmp_path: Path) -> None:
+    """Without schedule tables: polled every 5 min, h5/shopify safety-polled, reconciled hourly."""
+    path = _write(tmp_path, f'[channels.a]\nfactory = "{FACTORY}"\n[channels.h]\n{H5}')
+    plan = load_serve_config(path)
+    assert plan.channels["a"] == ChannelPolicy()
+    assert plan.channels["h"] == ChannelPolicy(mode=ChannelMode.WEBHOOK)
+    assert plan.channels["h"].interval == timedelta(minutes=30)
+    assert plan.channels["a"].reconcile_lookback == timedelta(hours=2)
+
+
+def test_schedule_defaults_and_per_channel_tables_override_in_that_order(tmp_path: Path) -> None:
+    """[schedule] changes every channel; [channels.NAME.schedule] changes one of them."""
+    path = _write(
+        tmp_path,
+        '[schedule]\npoll_every = "2m"\nreconcile_lookback = "PT6H"\n'
+        f'[channels.a]\nfactory = "{FACTORY}"\n'
+        f'[channels.b]\nfactory = "{FACTORY}"\n'
+        '[channels.b.schedule]\nmode = "webhook"\nsafety_poll_every = 600\n'
+        'reconcile_every = "off"\n',
+    )
+    plan = load_serve_config(path)
+    assert plan.channels["a"] == ChannelPolicy(
+        poll_every=timedelta(minutes=2), reconcile_lookback=timedelta(hours=6)
+    )
+    assert plan.channels["b"] == ChannelPolicy(
+        mode=ChannelMode.WEBHOOK,
+        poll_every=timedelta(minutes=2),
+        safety_poll_every=timedelta(minutes=10),
+        reconcile_every=None,
+        reconcile_lookback=timedelta(hours=6),
+    )
+
+
+def test_the_schedule_table_is_not_passed_to_the_adapter(tmp_path: Path) -> None:
+    """An adapter that refuses unknown keys still builds when its channel has a schedule."""
+    path = _write(tmp_path, f'[channels.h]\n{H5}[channels.h.schedule]\npoll_every = "1m"\n')
+    assert load_channel("h", path).name == "h"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("5m", timedelta(minutes=5)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1d", timedelta(days=1)),
+        ("PT5M", timedelta(minutes=5)),
+        (45, timedelta(seconds=45)),
+        (2.5, timedelta(seconds=2.5)),
+    ],
+)
+def test_durations_are_read_in_several_spellings(text: object, expected: timedelta) -> None:
+    """Short units, their combinations, ISO 8601 and plain seconds all read as durations."""
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "match"),
+    [
+        ('poll_every = "soon"', r"schedule\.poll_every.*'soon'"),
+        ('poll_every = "0s"', r"schedule\.poll_every: must be positive"),
+        ('mode = "push"', r"schedule\.mode: must be 'poll' or 'webhook'"),
+        ('every = "5m"', r"schedule\.every: is not a schedule key \(known: mode, poll_every"),
+        ("reconcile_every = true", r"schedule\.reconcile_every"),
+    ],
+)
+def test_a_bad_schedule_names_the_channel_key_and_value(
+    tmp_path: Path, table: str, match: str
+) -> None:
+    """Each schedule mistake raises ChannelConfigError naming channel, key and rule."""
+    path = _write(
+        tmp_path, f'[channels.a]\nfactory = "{FACTORY}"\n[channels.a.schedule]\n{table}\n'
+    )
+    with pytest.raises(ChannelConfigError, match=match) as caught:
+        load_serve_config(path)
+    assert "channel 'a'" in str(caught.value)
+
+
+def test_a_pos_folder_is_read_relative_to_the_config_file(tmp_path: Path) -> None:
+    """[pos.NAME]: folder relative to the file, daily time, time zone, patterns, archive off."""
+    path = _write(
+        tmp_path,
+        '[pos.shop-pos]\nfolder = "exports"\nimport_at = "03:30"\n'
+        'timezone = "Asia/Shanghai"\npatterns = ["*.CSV"]\narchive = false\n',
+    )
+    policy = load_serve_config(path).pos["shop-pos"]
+    assert policy.folder == tmp_path / "exports"
+    assert (policy.at, policy.timezone) == (time(3, 30), ZoneInfo("Asia/Shanghai"))
+    assert (policy.patterns, policy.archive) == (("*.CSV",), None)
+
+
+@pytest.mark.parametrize(
+    ("table", "match"),
+    [
+        ('import_at = "02:00"', "folder: must name the watched folder"),
+        ('folder = "x"\nimport_at = "2am"', "import_at: must be a time of day"),
+        ('folder = "x"\ntimezone = "Mars/Olympus"', "timezone: must be an IANA time zone"),
+        ('folder = "x"\narchive = "../up"', "archive: must be a plain subfolder name"),
+        ('folder = "x"\nwatch = true', "watch: is not a POS key"),
+    ],
+)
+def test_a_bad_pos_table_names_the_key(tmp_path: Path, table: str, match: str) -> None:
+    """Each POS folder mistake raises ChannelConfigError naming the key and the rule."""
+    path = _write(tmp_path, f"[pos.p]\n{table}\n")
+    with pytest.raises(ChannelConfigError, match=match):
+        load_serve_config(path)
+
+
+def test_the_notifier_table_builds_a_notifier_with_its_secrets_resolved(tmp_path: Path) -> None:
+    """[notifier] factory gets the other keys, ${VAR} resolved; no table means None."""
+    assert load_notifier(_write(tmp_path, "")) is None
+    path = _write(
+        tmp_path, '[notifier]\nfactory = "support.notifiers:make"\ntoken = "${HOOK_TOKEN}"\n'
+    )
+    notifier = load_notifier(path, environ={"HOOK_TOKEN": "t0k"})
+    assert notifiers.BUILT[-1] == (notifier, {"token": "t0k"})
+
+
+def test_the_default_pos_time_is_2am_utc(tmp_path: Path) -> None:
+    """A [pos.NAME] with only a folder imports daily at 02:00 UTC."""
+    policy = load_serve_config(_write(tmp_path, '[pos.p]\nfolder = "/srv/pos"\n')).pos["p"]
+    assert (policy.at, policy.timezone, policy.folder) == (time(2, 0), UTC, Path("/srv/pos"))

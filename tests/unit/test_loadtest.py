@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -253,3 +254,28 @@ def test_merged_processes_span_earliest_start_to_latest_end() -> None:
     assert merged.wall == pytest.approx(3.0)
     assert merged.latencies == [0.1, 0.2, 0.3]
     assert merged.by_process == (6, 4)
+
+
+@pytest.mark.anyio
+async def test_the_sale_runs_on_a_frozen_heap_and_thaws_it_after() -> None:
+    """The reserve phase freezes the start-up heap (GC walks only the sale) and undoes it."""
+    frozen_during: list[int] = []
+    assert gc.get_freeze_count() == 0
+    await run_flash_sale(
+        FlashSaleConfig("memory://", buyers=200, stock=10),
+        on_progress=lambda done, total: frozen_during.append(gc.get_freeze_count()),
+    )
+    assert frozen_during
+    assert min(frozen_during) > 0
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.anyio
+async def test_a_heap_the_caller_froze_stays_frozen() -> None:
+    """A process that froze its own heap keeps it frozen after a sale."""
+    gc.freeze()
+    try:
+        await run_flash_sale(FlashSaleConfig("memory://", buyers=20, stock=5))
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -15,7 +15,8 @@ from ordercore.ports.storage import Storage
 from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
 from ordercore.services.reservations import InventoryService
-from ordercore.sync import SyncIntake, SyncInventory, SyncOrders
+from ordercore.services.tickets import TicketService
+from ordercore.sync import SyncIntake, SyncInventory, SyncOrders, SyncTickets
 
 # Change this list only on purpose: every entry is a promise to users (and a CHANGELOG line).
 EXPECTED_ALL = [
@@ -42,6 +43,9 @@ EXPECTED_ALL = [
     "StockLevel",
     "SyncOrderCore",
     "SystemClock",
+    "Ticket",
+    "TicketPolicy",
+    "TicketStatus",
     "__version__",
     "create_storage",
 ]
@@ -75,6 +79,7 @@ _TWINS = [
         SyncIntake,
         id="intake",
     ),
+    pytest.param(TicketService(_NO_STORAGE, ManualClock()), SyncTickets, id="tickets"),
 ]
 
 

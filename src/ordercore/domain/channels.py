@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -23,7 +24,9 @@ from pydantic import (
 from ordercore.domain.orders import Order
 
 __all__ = [
+    "AS_CONFIGURED",
     "ChannelLimits",
+    "ChannelTokens",
     "CredentialState",
     "CredentialStatus",
     "MappedOrder",
@@ -108,6 +111,8 @@ class RecordKind(StrEnum):
 
     ORDER = "order"
     AFTER_SALE = "after_sale"
+    PUSH_HINT = "push_hint"
+    """An order id a push named that the platform did not return (kept for the record)."""
 
 
 class RawRecord(BaseModel):
@@ -152,6 +157,9 @@ class WebhookDelivery(BaseModel):
     sent_at: datetime | None = None
     topic: str = ""
     records: tuple[RawRecord, ...] = ()
+    hints: tuple[str, ...] = ()
+    """Order ids the push names without their data (a hint): the intake fetches each one
+    through the channel's :class:`~ordercore.ports.channels.OrderLookupPort`."""
 
 
 class CredentialState(StrEnum):
@@ -171,6 +179,21 @@ class CredentialStatus(BaseModel):
     expires_at: dict[str, datetime]
     """Scope (or token name) -> when it expires."""
     refreshable: bool = False
+    refresh_expires_at: datetime | None = None
+    """When the refresh token stops working (None: no refresh token, or not known); it is
+    tracked apart from ``expires_at`` because the access token may be refreshed up to then."""
+
+    def reauthorise_by(self) -> datetime | None:
+        """When the seller must have authorised the app again: the refresh token's expiry
+        when refreshable (None if unknown), else the soonest token or scope expiry."""
+        if self.refreshable:
+            return self.refresh_expires_at
+        return min(self.expires_at.values(), default=None)
+
+    def refresh_due(self, now: datetime, before: timedelta) -> bool:
+        """True when refreshable and a token or scope expires within ``before`` of ``now``."""
+        soonest = min(self.expires_at.values(), default=None)
+        return self.refreshable and soonest is not None and soonest - now <= before
 
     def state(self, now: datetime, warn_before: timedelta) -> CredentialState:
         """EXPIRED if any scope has expired, EXPIRING if one will within ``warn_before``."""
@@ -191,3 +214,43 @@ class MappedOrder(BaseModel):
 
     order: Order
     warnings: tuple[str, ...] = ()
+
+
+AS_CONFIGURED = datetime.min.replace(tzinfo=UTC)
+"""``ChannelTokens.refreshed_at`` of tokens still as the channel config gave them."""
+
+
+class ChannelTokens(BaseModel):
+    """A channel's tokens after a refresh, as stored so that they survive a restart.
+
+    Token values are SecretStr: a repr, a log line or an error shows ``**********``.
+    ``origin`` fingerprints the configured token this chain of refreshes began from, so
+    tokens saved before the seller authorised the app again (a new token in the config)
+    are recognised as stale and not restored over the new ones.
+    """
+
+    model_config = _FROZEN
+
+    channel: Annotated[str, Field(min_length=1)]
+    origin: Annotated[str, Field(min_length=1)]
+    tokens: dict[str, SecretStr]
+    """Token name (``access_token``, ``refresh_token``, ``session``) -> value."""
+    expires_at: dict[str, datetime]
+    """Token or scope name -> when it expires (``refresh_token`` included where known)."""
+    refreshed_at: datetime
+    """When the platform issued these tokens; the newest save wins."""
+
+    @field_validator("refreshed_at")
+    @classmethod
+    def _utc(cls, moment: datetime) -> datetime:
+        return _require_utc(moment, "refreshed_at")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _utc_expiries(cls, value: dict[str, datetime]) -> dict[str, datetime]:
+        return {name: _require_utc(moment, f"expires_at[{name}]") for name, moment in value.items()}
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of token ``name``, or None."""
+        token = self.tokens.get(name)
+        return token.get_secret_value() if token is not None else None

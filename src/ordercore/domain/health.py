@@ -20,7 +20,9 @@ An order below ``review_below`` (80) goes to the review queue with its reasons.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -180,16 +182,62 @@ def _real_name(name: str) -> bool:
 _PLAIN_MOBILE = re.compile(r"1\d{10}")
 
 
+def _never(digits: str) -> bool:
+    return False
+
+
+@functools.cache
+def _cn_eleven_digit_rule() -> Callable[[str], bool]:
+    """phonenumbers' validity rule for an 11-digit CN national number, compiled once.
+
+    ``phonenumbers.is_valid_number`` finds the region, rebuilds the national number and
+    then tries each number type's pattern in turn (a cached ``re`` lookup per type). For
+    one region and one length the same rule is two patterns: the region's general one
+    and the union of the types that allow that length. Same metadata, same answer, and
+    about 10x cheaper per number (tests compare it with ``is_valid_number``).
+    """
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    general = None if metadata is None else metadata.general_desc
+    if metadata is None or general is None or not general.national_number_pattern:
+        return _never
+    types = [
+        desc
+        for desc in (
+            metadata.premium_rate,
+            metadata.toll_free,
+            metadata.shared_cost,
+            metadata.voip,
+            metadata.personal_number,
+            metadata.pager,
+            metadata.uan,
+            metadata.voicemail,
+            metadata.fixed_line,
+            metadata.mobile,
+        )
+        if desc is not None
+        and desc.national_number_pattern
+        and (not desc.possible_length or 11 in desc.possible_length)
+    ]
+    if (general.possible_length and 11 not in general.possible_length) or not types:
+        return _never
+    general_pattern = re.compile(general.national_number_pattern)
+    any_type = re.compile("|".join(f"(?:{desc.national_number_pattern})" for desc in types))
+
+    def valid(digits: str) -> bool:
+        return bool(general_pattern.fullmatch(digits) and any_type.fullmatch(digits))
+
+    return valid
+
+
 def _valid_phone(phone: str) -> bool:
     digits = phone.strip()
     if not digits:
         return False
     if _PLAIN_MOBILE.fullmatch(digits):
-        # The common case: a bare 11-digit mobile. Skipping phonenumbers' text parsing
-        # (normalisation, region detection) makes the check ~3x cheaper; its validity
-        # rules (assigned prefixes) still decide.
-        parsed = phonenumbers.PhoneNumber(country_code=86, national_number=int(digits))
-        return bool(phonenumbers.is_valid_number(parsed))
+        # The common case: a bare 11-digit national number (a mobile). Skipping
+        # phonenumbers' text parsing and per-type dispatch makes it much cheaper; its
+        # metadata (assigned prefixes) still decides.
+        return _cn_eleven_digit_rule()(digits)
     try:
         parsed = phonenumbers.parse(digits, "CN")
     except phonenumbers.NumberParseException:

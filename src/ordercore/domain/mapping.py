@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -109,34 +109,88 @@ class LineMapping:
     fields: tuple[FieldMap, ...]
 
 
+class _Step(NamedTuple):
+    """One FieldMap, compiled: what mapping a value needs, nothing to work out per order."""
+
+    keys: tuple[str, ...] | None
+    """The source keys when every source is top-level (read with ``dict.get``), else None."""
+    paths: tuple[tuple[str, tuple[str, ...]], ...]
+    convert: Converter | None
+    target: str
+    parents: tuple[str, ...]
+    leaf: str
+    required: bool
+    default: Any
+
+
+def _compile(fields: Sequence[FieldMap]) -> tuple[_Step, ...]:
+    steps = []
+    for spec in fields:
+        paths = spec._paths
+        flat = all(len(parts) == 1 for _, parts in paths)
+        *parents, leaf = spec.target.split(".")
+        steps.append(
+            _Step(
+                tuple(parts[0] for _, parts in paths) if flat else None,
+                paths,
+                spec.convert,
+                spec.target,
+                tuple(parents),
+                leaf,
+                spec.required,
+                spec.default,
+            )
+        )
+    return tuple(steps)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderMapping:
-    """A platform's whole order shape. ``constants`` fill Order fields the platform lacks."""
+    """A platform's whole order shape. ``constants`` fill Order fields the platform lacks.
+
+    The field specs are compiled once, when the mapping is made (paths split, targets
+    resolved, top-level keys looked up directly), so mapping an order interprets no spec.
+    """
 
     fields: tuple[FieldMap, ...]
     lines: LineMapping
     constants: Mapping[str, Any] = field(default_factory=dict)
+    _order_steps: tuple[_Step, ...] = field(init=False, repr=False, compare=False)
+    _line_steps: tuple[_Step, ...] = field(init=False, repr=False, compare=False)
+    _lines_path: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_order_steps", _compile(self.fields))
+        object.__setattr__(self, "_line_steps", _compile(self.lines.fields))
+        object.__setattr__(self, "_lines_path", tuple(self.lines.source.split(".")))
 
     def map(self, record: RawRecord, *, order_id: str | None = None) -> MappedOrder:
-        """Map a raw record; InvalidOrder lists every field that failed."""
+        """Map a raw record; InvalidOrder lists every field that failed.
+
+        The order's ``updated_at`` and ``source_modified_at`` default to the record's
+        modification time (a mapping may take them from the payload instead).
+        """
         context = MappingContext()
         errors: list[FieldError] = []
         data: dict[str, Any] = {}
         for key, value in self.constants.items():
             _assign(data, key, value)
-        _apply(self.fields, record.payload, "", data, context, errors)
-        raw_lines = _lookup(record.payload, self.lines.source)
+        payload = record.payload
+        _run(self._order_steps, payload, "", data, context, errors)
+        raw_lines = _walk(payload, self._lines_path)
         lines: list[dict[str, Any]] = []
         if raw_lines is MISSING or not isinstance(raw_lines, list) or not raw_lines:
             errors.append(FieldError(self.lines.source, "the order has no lines", None))
         else:
+            steps = self._line_steps
             for index, raw_line in enumerate(raw_lines):
                 line: dict[str, Any] = {}
-                prefix = f"{self.lines.source}[{index}]."
-                if not isinstance(raw_line, Mapping):
-                    errors.append(FieldError(prefix.rstrip("."), "must be an object", raw_line))
+                if type(raw_line) is not dict and not isinstance(raw_line, Mapping):
+                    where = f"{self.lines.source}[{index}]"
+                    errors.append(FieldError(where, "must be an object", raw_line))
                     continue
-                _apply(self.lines.fields, raw_line, prefix, line, context, errors)
+                prefix = f"{self.lines.source}[{index}]."
+                _run(steps, raw_line, prefix, line, context, errors)
                 lines.append(line)
         subject = f"{record.channel} order {record.external_id}"
         if errors:
@@ -146,6 +200,7 @@ class OrderMapping:
         data.setdefault("external_id", record.external_id)
         data.setdefault("id", order_id or f"{record.channel}:{record.external_id}")
         data.setdefault("updated_at", record.modified_at)
+        data.setdefault("source_modified_at", record.modified_at)
         for section in context.masked:
             _assign(data, f"{section}.masked", True)
         try:
@@ -155,43 +210,51 @@ class OrderMapping:
         return MappedOrder(order=order, warnings=tuple(context.warnings))
 
 
-def _apply(
-    fields: Sequence[FieldMap],
+def _run(
+    steps: tuple[_Step, ...],
     payload: Mapping[str, Any],
     prefix: str,
     into: dict[str, Any],
     context: MappingContext,
     errors: list[FieldError],
 ) -> None:
-    for spec in fields:
-        source, value = _first_present(payload, spec)
-        where = prefix + source
+    """Apply compiled steps to one payload (the order, or one line under ``prefix``)."""
+    flat = type(payload) is dict
+    for keys, paths, convert, target, parents, leaf, required, default in steps:
+        value: Any = MISSING
+        found_at = 0
+        if flat and keys is not None:
+            for position, key in enumerate(keys):
+                candidate = payload.get(key, MISSING)
+                if candidate is not MISSING and candidate is not None and candidate != "":
+                    value, found_at = candidate, position
+                    break
+        else:
+            for position, (_, parts) in enumerate(paths):
+                candidate = _walk(payload, parts)
+                if candidate is not MISSING and candidate is not None and candidate != "":
+                    value, found_at = candidate, position
+                    break
         if value is MISSING:
-            if spec.default is not MISSING:
-                _assign(into, spec.target, spec.default)
-            elif spec.required:
-                names = " or ".join(prefix + s for s in spec.sources)
-                errors.append(FieldError(names, "is missing", None))
-            continue
-        if spec.convert is not None:
-            try:
-                value = spec.convert(value, context, spec.target)
-            except ConversionError as exc:
-                errors.append(FieldError(where, str(exc), value))
+            if default is MISSING:
+                if required:
+                    names = " or ".join(prefix + source for source, _ in paths)
+                    errors.append(FieldError(names, "is missing", None))
                 continue
-        _assign(into, spec.target, value)
-
-
-def _first_present(payload: Mapping[str, Any], spec: FieldMap) -> tuple[str, Any]:
-    for source, parts in spec._paths:
-        value = _walk(payload, parts)
-        if value is not MISSING and value is not None and value != "":
-            return source, value
-    return spec._paths[0][0], MISSING
-
-
-def _lookup(payload: Any, path: str) -> Any:
-    return _walk(payload, tuple(path.split(".")))
+            value = default
+        elif convert is not None:
+            try:
+                value = convert(value, context, target)
+            except ConversionError as exc:
+                errors.append(FieldError(prefix + paths[found_at][0], str(exc), value))
+                continue
+        node = into
+        for part in parents:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
 
 
 def _walk(payload: Any, parts: tuple[str, ...]) -> Any:
@@ -230,6 +293,8 @@ def _validation_errors(exc: ValidationError) -> list[FieldError]:
 
 def as_text(value: Any, context: MappingContext, target: str) -> str:
     """Any scalar as a stripped string (platform ids come as numbers or strings)."""
+    if type(value) is str:
+        return value.strip()
     if isinstance(value, Mapping | list):
         raise ConversionError("must be a single value")
     return str(value).strip()
@@ -237,10 +302,13 @@ def as_text(value: Any, context: MappingContext, target: str) -> str:
 
 def positive_int(value: Any, context: MappingContext, target: str) -> int:
     """A whole number > 0 (quantities), from an int or a digit string."""
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ConversionError("must be a whole number > 0") from None
+    if type(value) is int:
+        number = value
+    else:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ConversionError("must be a whole number > 0") from None
     if number <= 0:
         raise ConversionError("must be a whole number > 0")
     return number
@@ -275,7 +343,7 @@ def status_table(table: Mapping[str, str | OrderStatus]) -> Converter:
     resolved = {str(code): OrderStatus(status) for code, status in table.items()}
 
     def convert(value: Any, context: MappingContext, target: str) -> OrderStatus:
-        status = resolved.get(str(value))
+        status = resolved.get(value if type(value) is str else str(value))
         if status is None:
             known = ", ".join(sorted(resolved))
             raise ConversionError(f"unknown status code (known: {known})")
@@ -307,7 +375,7 @@ def platform_time(zone: str) -> Converter:
 
 def masked_text(value: Any, context: MappingContext, target: str) -> str:
     """Receiver data as given; masked values (``138****0000``, ``*``) mark their section."""
-    text = as_text(value, context, target)
+    text = value.strip() if type(value) is str else as_text(value, context, target)
     if "*" in text:
         section = target.split(".", 1)[0]
         if section not in context.masked:

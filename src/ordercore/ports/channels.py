@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from ordercore.domain.channels import (
     ChannelLimits,
+    ChannelTokens,
     CredentialStatus,
     MappedOrder,
     Page,
@@ -32,8 +33,10 @@ __all__ = [
     "AfterSalesPort",
     "ChannelFactory",
     "ChannelPort",
+    "OrderLookupPort",
     "ShipmentPushPort",
     "StockPushPort",
+    "TokenCarrier",
 ]
 
 
@@ -113,6 +116,38 @@ class AfterSalesPort(Protocol):
 
     async def fetch_after_sales(self, window: TimeWindow, page: str | None) -> Page:
         """One page of after-sale records modified in ``window``."""
+        ...
+
+
+@runtime_checkable
+class TokenCarrier(Protocol):
+    """An adapter whose tokens change at run time (a refresh) and can be saved and restored.
+
+    :class:`ordercore.services.credentials.CredentialService` saves what
+    :meth:`export_tokens` returns after every refresh and hands it back to a new adapter
+    object (a restart, another process) through :meth:`restore_tokens`: a refresh token
+    is often single-use, so the one the platform issued last is the only one that works.
+    """
+
+    def export_tokens(self) -> ChannelTokens:
+        """The tokens this adapter holds now, their expiries and their origin."""
+        ...
+
+    def restore_tokens(self, tokens: ChannelTokens) -> bool:
+        """Use saved tokens if they are newer and descend from the configured ones.
+
+        Returns False (and changes nothing) when they are older than the adapter's own or
+        began from another configured token (the seller authorised the app again).
+        """
+        ...
+
+
+@runtime_checkable
+class OrderLookupPort(Protocol):
+    """Fetch one order by its platform id (a push that names ids resolves them here)."""
+
+    async def fetch_order(self, external_id: str) -> RawRecord | None:
+        """The order's newest version, or None when the platform returns no such order."""
         ...
 
 

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 from ordercore.config import Settings
+from ordercore.domain.channels import ChannelTokens
 from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun, UpsertOutcome
 from ordercore.domain.inventory import (
@@ -46,13 +47,24 @@ from ordercore.domain.inventory import (
     StockLevel,
 )
 from ordercore.domain.orders import Order, OrderStatus
+from ordercore.domain.outbox import OutboxState, OutboxTask
+from ordercore.domain.tickets import (
+    AgentLoad,
+    TaskKind,
+    TaskState,
+    Ticket,
+    TicketQuery,
+    TicketTask,
+)
 
 __all__ = [
     "IntakeRepository",
     "InventoryRepository",
     "OrderRepository",
+    "OutboxRepository",
     "Storage",
     "StorageFactory",
+    "TicketRepository",
     "UnitOfWork",
 ]
 
@@ -294,6 +306,196 @@ class IntakeRepository(Protocol):
         """Record webhook message ids; return those not seen before (the rest are replays)."""
         ...
 
+    async def save_channel_tokens(self, tokens: ChannelTokens) -> bool:
+        """Keep a channel's refreshed tokens (a refresh token is often single-use).
+
+        One conditional write: stored when the channel has none, when the stored ones
+        descend from another configured token (the seller authorised the app again) or
+        are older (``refreshed_at``); otherwise nothing is written and False returned.
+        Another process that saved newer tokens first therefore always wins.
+        """
+        ...
+
+    async def load_channel_tokens(self, channel: str) -> ChannelTokens | None:
+        """The channel's saved tokens, if any."""
+        ...
+
+
+class TicketRepository(Protocol):
+    """Exception tickets and their durable tasks (timers, outgoing messages).
+
+    At most one *active* ticket per ``Ticket.key`` (unique among active tickets, decided
+    by the storage). Tasks are claimed exactly once: a claim is a conditional write
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the single writer on SQLite, the lock in
+    memory), and only the claim's holder may finish the task.
+    """
+
+    async def add(self, ticket: Ticket) -> tuple[Ticket, bool]:
+        """Store a new ticket; return (ticket, True).
+
+        When an active ticket with the same key exists, store nothing and return
+        (that ticket, False).
+        """
+        ...
+
+    async def get(self, ticket_id: str) -> Ticket | None:
+        """The ticket with this id."""
+        ...
+
+    async def save(self, ticket: Ticket) -> Ticket:
+        """Store a changed ticket if its version is still the stored one; return it bumped.
+
+        Raises ConcurrencyConflict when another writer saved first, TicketNotFound when
+        absent.
+        """
+        ...
+
+    async def find(self, query: TicketQuery) -> list[Ticket]:
+        """Tickets matching ``query``, newest opened first (then id, descending)."""
+        ...
+
+    async def workload(self, agents: Sequence[str]) -> dict[str, AgentLoad]:
+        """Active ticket count and last assignment time of each agent (all agents given)."""
+        ...
+
+    async def schedule(self, tasks: Sequence[TicketTask]) -> int:
+        """Store new tasks; one whose key exists is skipped. Returns how many were stored."""
+        ...
+
+    async def cancel_tasks(self, ticket_id: str, kinds: Sequence[TaskKind], now: datetime) -> int:
+        """Cancel the pending tasks of these kinds of a ticket; returns how many."""
+        ...
+
+    async def claim_tasks(
+        self, now: datetime, *, claim: str, lease_until: datetime, limit: int
+    ) -> list[TicketTask]:
+        """Claim up to ``limit`` tasks, earliest due first, and return them claimed.
+
+        Claimable: pending and due (``due_at <= now``), or claimed with a lease that ran
+        out (``lease_until <= now``). Each claim sets ``claim``, ``lease_until`` and adds
+        one attempt. Safe in several processes at once: no task is claimed twice.
+        """
+        ...
+
+    async def finish_task(
+        self,
+        task_id: str,
+        claim: str,
+        state: TaskState,
+        now: datetime,
+        *,
+        retry_at: datetime | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """End a claim: DONE, FAILED or CANCELLED, or PENDING again due at ``retry_at``.
+
+        Only while the task is still claimed by ``claim``; False otherwise (it was taken
+        over, and nothing is written).
+        """
+        ...
+
+    async def tasks(
+        self, ticket_id: str | None = None, *, states: Sequence[TaskState] = ()
+    ) -> builtins.list[TicketTask]:
+        """Tasks, optionally of one ticket and some states, by due time then id."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    """Durable tasks (the outbox), written in the same unit of work as the change they follow.
+
+    A claim is a lease and a conditional write (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+    the single writer on SQLite, the lock in memory): no task is held by two owners at
+    once. Only the current lease owner may complete, fail or renew a task (a
+    compare-and-set on ``lease_owner``), so a worker whose lease ran out and was taken
+    over cannot finish it. See :mod:`ordercore.domain.outbox` for the states.
+    """
+
+    async def enqueue(self, tasks: Sequence[OutboxTask]) -> builtins.list[str]:
+        """Store new tasks (ids and seq assigned as given / by the storage).
+
+        Idempotent on ``key``: a task whose key is already stored (in any state) is
+        skipped. Returns the keys that were stored, in input order.
+        """
+        ...
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_until: datetime,
+        now: datetime,
+        kinds: Sequence[str] | None = None,
+    ) -> builtins.list[OutboxTask]:
+        """Claim up to ``limit`` claimable tasks (of ``kinds``, if given), oldest due first.
+
+        Claimable: pending or running with ``available_at <= now`` (a running task's
+        ``available_at`` is its lease expiry), and no task with the same ordering key
+        and a lower ``seq`` is pending or running (whatever its kind). Each claim sets
+        state running, ``lease_owner``, ``lease_until`` (= ``available_at``) and adds one
+        attempt. Returns the claimed tasks.
+        """
+        ...
+
+    async def renew(
+        self, ids: Sequence[str], owner: str, *, lease_until: datetime, now: datetime
+    ) -> set[str]:
+        """Extend the leases ``owner`` still holds; return the ids it still holds."""
+        ...
+
+    async def complete(self, task_id: str, owner: str, now: datetime) -> bool:
+        """Mark a running task done if ``owner`` holds it; False otherwise (nothing written)."""
+        ...
+
+    async def fail(
+        self,
+        task_id: str,
+        owner: str,
+        now: datetime,
+        *,
+        error: str,
+        retry_at: datetime | None,
+    ) -> bool:
+        """End an attempt that failed, if ``owner`` holds the task; False otherwise.
+
+        With ``retry_at`` the task is pending again, due then; without, it is dead.
+        ``error`` is stored as ``last_error`` (callers scrub it first).
+        """
+        ...
+
+    async def get(self, task_id: str) -> OutboxTask | None:
+        """The task with this id."""
+        ...
+
+    async def list(
+        self,
+        *,
+        states: Sequence[OutboxState] = (),
+        kind: str | None = None,
+        ordering_key: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[OutboxTask]:
+        """Tasks in insertion order (``seq``), optionally of some states, a kind, a key."""
+        ...
+
+    async def counts(self) -> dict[OutboxState, int]:
+        """How many tasks are in each state (every state present, zero included)."""
+        ...
+
+    async def redrive(
+        self, ids: Sequence[str] | None, now: datetime
+    ) -> builtins.list[str]:
+        """Make dead tasks pending again, due now, attempts reset; ``None``: every dead task.
+
+        Returns the ids redriven (tasks that are not dead are left alone).
+        """
+        ...
+
+    async def purge(self, finished_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` done tasks finished before then; returns how many."""
+        ...
+
 
 @runtime_checkable
 class UnitOfWork(Protocol):
@@ -302,6 +504,8 @@ class UnitOfWork(Protocol):
     inventory: InventoryRepository
     orders: OrderRepository
     intake: IntakeRepository
+    tickets: TicketRepository
+    outbox: OutboxRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -11,7 +11,10 @@ A sync run of one channel:
 4. maps each record (a record that does not map is kept as a reject, whole, for replay),
    merges it with the stored order (newest platform version wins) and upserts the batch
    **in the same unit of work** that advances the cursor to the window's end;
-5. reserves stock for new orders and releases it for cancelled ones;
+5. reserves stock for new orders and releases it for cancelled ones: the run's new
+   orders together when it ends (or once 10,000 wait), so that ``reserve_many`` holds
+   each SKU's orders in few transactions; before any release, so an order created and
+   cancelled within one run is reserved, then released;
 6. records the run in the ledger with its counts, cursors and masked errors.
 
 Webhooks are a hint: a verified delivery is stored through the same path (without
@@ -55,6 +58,8 @@ from ordercore.errors import (
 from ordercore.ports.channels import ChannelPort
 from ordercore.ports.clock import Clock
 from ordercore.ports.storage import Storage, UnitOfWork
+from ordercore.services.credentials import CredentialService
+from ordercore.services.push_hints import resolve_push_hints
 from ordercore.services.reservations import InventoryService, ReserveRequest
 
 __all__ = [
@@ -67,6 +72,15 @@ __all__ = [
 ]
 
 _RESERVABLE = (OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
+_RESERVE_AFTER = 10_000
+"""A sync run reserves its new orders when it ends, or sooner once this many wait.
+
+Reserving many orders at once lets ``reserve_many`` take each (SKU, warehouse) group in
+one transaction of up to ``coalesce_batch_size``: measured on 10,000 orders of 50 SKUs,
+one call costs about half of two calls of 5,000 on PostgreSQL (per-transaction cost
+dominates there). The bound caps the memory a backlog holds and how long a new order
+waits for its stock: at the measured intake rates, a few seconds.
+"""
 _log = logging.getLogger("ordercore.intake")
 
 
@@ -107,6 +121,19 @@ class StoreReport:
         self.rejected += other.rejected
         self.queued_for_review += other.queued_for_review
         self.errors.extend(other.errors)
+
+
+@dataclass
+class _StockChanges:
+    """New orders to reserve and cancelled ones to release, collected across stores.
+
+    A sync run collects them over several windows so that they are reserved together:
+    ``reserve_many`` groups them by SKU and location, so fewer, larger reservation
+    transactions do the same work. It keeps the requests and order ids, not the orders.
+    """
+
+    reserve: list[ReserveRequest] = field(default_factory=list)
+    release: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +178,7 @@ class IntakeService:
         position = before
         state: CredentialState | None = None
         status = RunStatus.SUCCEEDED
+        stock = _StockChanges()
         try:
             state = await self._check_credentials(channel)
             plan = plan_windows(
@@ -169,10 +197,11 @@ class IntakeService:
                 orders, warnings, rejects, errors = self.map_records(channel, records, run.id)
                 counts["pages"] += pages
                 counts["fetched"] += len(records)
-                report = await self.store_orders(
+                report = await self._store(
                     channel.name,
                     orders,
                     rejects,
+                    stock,
                     advance_to=window.end,
                     retries=rescans,
                     warnings=warnings,
@@ -182,28 +211,39 @@ class IntakeService:
                 totals.add(report)
                 counts["windows"] += 1
                 position = window.end
+                if stock.release or len(stock.reserve) >= _RESERVE_AFTER:
+                    await self._apply_stock(stock, totals)
         except ChannelAuthExpired as exc:
             status = RunStatus.PAUSED
             state = CredentialState.EXPIRED
             totals.errors.append(mask_text(str(exc)))
+            await self._settle(stock, totals)
             await self._finish(run, status, totals, counts, before, position, state)
             raise
         except OrderCoreError as exc:
             status = RunStatus.PARTIAL if position != before else RunStatus.FAILED
             totals.errors.append(mask_text(f"{type(exc).__name__}: {exc}"))
+        if not await self._settle(stock, totals) and status is RunStatus.SUCCEEDED:
+            status = RunStatus.PARTIAL
         return await self._finish(run, status, totals, counts, before, position, state)
 
+    async def _settle(self, stock: _StockChanges, totals: StoreReport) -> bool:
+        """Apply the stock changes a run still holds; False (error noted) when storage failed.
+
+        The orders are stored and the cursor is past them either way: a failure here
+        leaves them unreserved, as a failure right after a window's store always could.
+        """
+        try:
+            await self._apply_stock(stock, totals)
+        except OrderCoreError as exc:
+            totals.errors.append(mask_text(f"{type(exc).__name__}: {exc}"))
+            return False
+        return True
+
     async def _check_credentials(self, channel: ChannelPort) -> CredentialState:
-        status = await channel.credential_status()
-        state = status.state(self._clock.now(), self._settings.credential_warning)
-        if state is CredentialState.EXPIRED:
-            if not status.refreshable:
-                raise ChannelAuthExpired(
-                    f"channel {channel.name!r}: credentials expired; re-authorise to resume"
-                )
-            status = await channel.refresh_credentials()
-            state = status.state(self._clock.now(), self._settings.credential_warning)
-        return state
+        # Saved tokens first (a restart, another process), then refresh-and-save if expired.
+        credentials = CredentialService(self._storage, self._clock)
+        return await credentials.check(channel, self._settings.credential_warning)
 
     async def fetch_window(
         self, channel: ChannelPort, window: TimeWindow
@@ -264,10 +304,11 @@ class IntakeService:
                 errors.append(reason)
                 rejects.append(_reject(record, reason, run_id, now))
                 continue
-            warnings[result.order.external_id] = result.warnings
-            mapped.append(
-                result.order.model_copy(update={"source_modified_at": record.modified_at})
-            )
+            order = result.order
+            warnings[order.external_id] = result.warnings
+            if order.source_modified_at != record.modified_at:
+                order = order.model_copy(update={"source_modified_at": record.modified_at})
+            mapped.append(order)
         return mapped, warnings, rejects, errors
 
     async def store_orders(
@@ -293,14 +334,44 @@ class IntakeService:
         Afterwards new orders reserve stock and newly cancelled ones release it.
         ``versioning`` may set each incoming order's version from the stored one.
         """
+        stock = _StockChanges()
+        report = await self._store(
+            channel,
+            orders,
+            rejects,
+            stock,
+            advance_to=advance_to,
+            retries=retries,
+            warnings=warnings,
+            versioning=versioning,
+            guard=guard,
+        )
+        if report is not None:
+            await self._apply_stock(stock, report)
+        return report
+
+    async def _store(
+        self,
+        channel: str,
+        orders: Sequence[Order],
+        rejects: Sequence[RejectedRecord],
+        stock: _StockChanges,
+        *,
+        advance_to: datetime | None = None,
+        retries: int = 0,
+        warnings: Mapping[str, tuple[str, ...]] | None = None,
+        versioning: Versioning | None = None,
+        guard: Guard | None = None,
+    ) -> StoreReport | None:
+        """:meth:`store_orders` without the stock step: what it would do is added to ``stock``."""
         now = self._clock.now()
         report = StoreReport(rejected=len(rejects))
         latest: dict[str, Order] = {}
         for order in orders:
             latest[order.external_id] = order
         pending = list(latest.values())
-        created: list[Order] = []
-        cancelled: list[Order] = []
+        created, cancelled = stock.reserve, stock.release
+        warehouse = self._settings.default_warehouse
         size = self._settings.intake_batch_size
         for start in range(0, max(len(pending), 1), size):
             batch = pending[start : start + size]
@@ -337,12 +408,23 @@ class IntakeService:
             for order, outcome in zip(merged, outcomes, strict=True):
                 _count(report, outcome)
                 if outcome is UpsertOutcome.CREATED and order.status in _RESERVABLE:
-                    created.append(order)
+                    created.append(_request(order, warehouse))
                 elif outcome is UpsertOutcome.UPDATED and order.status is OrderStatus.CANCELLED:
-                    cancelled.append(order)
-        await self._reserve(created, report)
-        await self._release(cancelled, report)
+                    cancelled.append(order.id)
         return report
+
+    async def _apply_stock(self, changes: _StockChanges, report: StoreReport) -> None:
+        """Reserve the collected new orders, then release the cancelled ones; empty it.
+
+        Reservations go first: an order created in one window and cancelled in a later
+        one is reserved, then released, as if each window had been applied at once.
+        Orders that cannot be reserved or released are named in ``report.errors``.
+        """
+        reserve, release = changes.reserve[:], changes.release[:]
+        changes.reserve.clear()
+        changes.release.clear()
+        await self._reserve(reserve, report)
+        await self._release(release, report)
 
     def _reviews(
         self,
@@ -377,33 +459,22 @@ class IntakeService:
                 )
         return entries
 
-    async def _reserve(self, orders: Sequence[Order], report: StoreReport) -> None:
-        if not orders:
+    async def _reserve(self, requests: Sequence[ReserveRequest], report: StoreReport) -> None:
+        if not requests:
             return
-        warehouse = self._settings.default_warehouse
-        requests = [
-            ReserveRequest(
-                order.id,
-                [
-                    ReservationLine(line.sku, line.warehouse or warehouse, line.quantity)
-                    for line in order.lines
-                ],
-                buyer_id=order.buyer_id,
-            )
-            for order in orders
-        ]
-        for order, outcome in zip(
-            orders, await self._inventory.reserve_many(requests), strict=True
-        ):
+        outcomes = await self._inventory.reserve_many(requests)
+        for request, outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, OrderCoreError):
-                report.errors.append(mask_text(f"order {order.id}: not reserved: {outcome}"))
+                report.errors.append(
+                    mask_text(f"order {request.order_id}: not reserved: {outcome}")
+                )
 
-    async def _release(self, orders: Sequence[Order], report: StoreReport) -> None:
-        for order in orders:
+    async def _release(self, order_ids: Sequence[str], report: StoreReport) -> None:
+        for order_id in order_ids:
             try:
-                await self._inventory.release(order.id)
+                await self._inventory.release(order_id)
             except (ReservationNotFound, ReservationStateConflict) as exc:
-                report.errors.append(mask_text(f"order {order.id}: not released: {exc}"))
+                report.errors.append(mask_text(f"order {order_id}: not released: {exc}"))
 
     async def _finish(
         self,
@@ -457,10 +528,16 @@ class IntakeService:
             await uow.commit()
         if delivery.message_id not in fresh:
             return WebhookReport(delivery.message_id, True, StoreReport())
-        orders, warnings, rejects, errors = self.map_records(channel, delivery.records, None)
-        stored = await self.store_orders(channel.name, orders, rejects, warnings=warnings)
+        looked_up, missing, lookup_errors = await resolve_push_hints(
+            channel, delivery, self._clock.now()
+        )
+        records = [*delivery.records, *looked_up]
+        orders, warnings, rejects, errors = self.map_records(channel, records, None)
+        stored = await self.store_orders(
+            channel.name, orders, [*rejects, *missing], warnings=warnings
+        )
         assert stored is not None  # no guard: always stored
-        stored.errors[:0] = errors
+        stored.errors[:0] = [*lookup_errors, *errors]
         return WebhookReport(delivery.message_id, False, stored)
 
     # -- the ledger ------------------------------------------------------------------------
@@ -499,6 +576,18 @@ def _count(report: StoreReport, outcome: UpsertOutcome) -> None:
         report.unchanged += 1
     else:
         report.stale += 1
+
+
+def _request(order: Order, warehouse: str) -> ReserveRequest:
+    """The reservation of a new order: each line in its warehouse, or the default one."""
+    return ReserveRequest(
+        order.id,
+        [
+            ReservationLine(line.sku, line.warehouse or warehouse, line.quantity)
+            for line in order.lines
+        ],
+        buyer_id=order.buyer_id,
+    )
 
 
 def _reject(record: RawRecord, reason: str, run_id: str | None, at: datetime) -> RejectedRecord:

@@ -45,6 +45,8 @@ class ReconcileReport:
     windows: list[TimeWindow]
     missing: list[str]
     """External ids fetched from the platform that were not stored (now stored)."""
+    outdated: list[str] = field(default_factory=list)
+    """External ids stored at an older platform version than fetched (now updated)."""
 
 
 class ReplayService:
@@ -68,7 +70,7 @@ class ReplayService:
         now = await channel.platform_time()
         clipped = _window(max(start, now - limits.history_depth), min(end, now - limits.lag))
         windows = _split(clipped, limits.max_window)
-        run, _ = await self._scan(channel, windows, "replay")
+        run, _, _ = await self._scan(channel, windows, "replay")
         return run
 
     async def reconcile(self, channel: ChannelPort, *, lookback: timedelta) -> ReconcileReport:
@@ -77,8 +79,8 @@ class ReplayService:
             raise InvalidInput("reconcile", [FieldError("lookback", "must be positive", lookback)])
         end = (await channel.platform_time()) - channel.limits.lag
         windows = _split(_window(end - lookback, end), channel.limits.max_window)
-        run, missing = await self._scan(channel, windows, "reconcile")
-        return ReconcileReport(run=run, windows=windows, missing=missing)
+        run, missing, outdated = await self._scan(channel, windows, "reconcile")
+        return ReconcileReport(run=run, windows=windows, missing=missing, outdated=outdated)
 
     async def replay_rejects(self, channel: ChannelPort, *, limit: int = 1000) -> RejectReplay:
         """Map each unresolved order reject again; store and resolve those that now map."""
@@ -118,11 +120,12 @@ class ReplayService:
 
     async def _scan(
         self, channel: ChannelPort, windows: Sequence[TimeWindow], trigger: str
-    ) -> tuple[SyncRun, list[str]]:
+    ) -> tuple[SyncRun, list[str], list[str]]:
         run = _run(channel, trigger, self._clock.now())
         totals = StoreReport()
         counts = {"windows": 0, "pages": 0, "fetched": 0}
         missing: list[str] = []
+        outdated: list[str] = []
         status = RunStatus.SUCCEEDED
         async with self._storage.unit_of_work() as uow:  # a reject kept already is not kept twice
             kept = {
@@ -138,7 +141,15 @@ class ReplayService:
                     stored = await uow.orders.get_many_by_external(
                         channel.name, [record.external_id for record in records]
                     )
-                missing.extend(r.external_id for r in records if r.external_id not in stored)
+                for record in records:
+                    known = stored.get(record.external_id)
+                    if known is None:
+                        missing.append(record.external_id)
+                    elif (
+                        known.source_modified_at is not None
+                        and record.modified_at > known.source_modified_at
+                    ):
+                        outdated.append(record.external_id)
                 orders, _warnings, rejects, _errors = self._intake.map_records(
                     channel, records, run.id
                 )
@@ -149,7 +160,7 @@ class ReplayService:
             status = RunStatus.PARTIAL if counts["windows"] else RunStatus.FAILED
             totals.errors.append(mask_text(f"{type(exc).__name__}: {exc}"))
         finished = await self._finish(run, status, totals, **counts)
-        return finished, sorted(set(missing))
+        return finished, sorted(set(missing)), sorted(set(outdated) - set(missing))
 
     async def _store(
         self, channel: ChannelPort, orders: Sequence[Order], rejects: Sequence[RejectedRecord]

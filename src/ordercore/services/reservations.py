@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar, cast
 
 from ordercore.config import Settings
 from ordercore.domain.inventory import (
@@ -24,6 +24,7 @@ from ordercore.domain.inventory import (
     ReservationStatus,
     StockLevel,
     merge_lines,
+    slot_setters,
 )
 from ordercore.domain.orders import Order, OrderStatus
 from ordercore.errors import (
@@ -49,8 +50,18 @@ T = TypeVar("T")
 LinesInput: TypeAlias = Mapping[str, int] | Iterable[ReservationLine]
 """Lines to reserve: ``{"SKU-1": 2}`` (in the given warehouse) or ReservationLine records."""
 
+_Pending: TypeAlias = tuple[
+    int, str, tuple[ReservationLine, ...], str, datetime | None, Reservation | None
+]
+"""A one-line request of reserve_many() before its record is built: index, order id,
+lines, buyer, expiry, and the record itself when draft() already built it."""
 
-@dataclass(frozen=True, slots=True)
+_ACTIVE = ReservationStatus.ACTIVE
+_NO_TIME = timedelta(0)
+_ANSWERS = (Reservation, OrderCoreError)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class ReserveRequest:
     """One order to reserve with :meth:`InventoryService.reserve_many`."""
 
@@ -59,6 +70,26 @@ class ReserveRequest:
     buyer_id: str = ""
     warehouse: str | None = None
     ttl: timedelta | None = None
+
+    def __init__(
+        self,
+        order_id: str,
+        lines: LinesInput,
+        buyer_id: str = "",
+        warehouse: str | None = None,
+        ttl: timedelta | None = None,
+    ) -> None:
+        # Slot setters instead of the frozen object.__setattr__: 0.75 -> 0.3 us a request.
+        _set_order_id(self, order_id)
+        _set_lines(self, lines)
+        _set_buyer_id(self, buyer_id)
+        _set_warehouse(self, warehouse)
+        _set_ttl(self, ttl)
+
+
+_set_order_id, _set_lines, _set_buyer_id, _set_warehouse, _set_ttl = slot_setters(
+    ReserveRequest, "order_id", "lines", "buyer_id", "warehouse", "ttl"
+)
 
 
 def _request_errors(
@@ -93,10 +124,11 @@ def _wants_coalescing(settings: Settings, storage: Storage) -> bool:
     return settings.coalesce_reservations == "on"
 
 
-def _as_outcome(outcome: Reservation | Exception) -> Reservation | OrderCoreError:
-    if isinstance(outcome, Reservation | OrderCoreError):
+def _as_failure(outcome: Reservation | Exception) -> Exception:
+    """What a batch answered that is neither a reservation nor an ordercore error."""
+    if isinstance(outcome, Exception):
         return outcome
-    raise outcome
+    return TypeError(f"a storage answered {outcome!r} to a reservation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,40 +389,80 @@ class InventoryService:
         ``settings.coalesce_batch_size`` per transaction; other orders one by one. The
         result is aligned with ``requests``: a Reservation or the error for that order
         (InsufficientStock, InvalidReservation, ...). Storage failures still raise.
+
+        Refusals of identical requests in one call may be the same exception object
+        (one InsufficientStock per location and quantity): a sold-out location refuses
+        thousands of requests without building a record or an error for each.
         """
-        outcomes: list[Reservation | OrderCoreError | None] = []
-        groups: dict[tuple[str, str], list[tuple[int, Reservation]]] = {}
-        singles: list[tuple[int, Reservation]] = []
+        batch = requests if isinstance(requests, list | tuple) else list(requests)
         now = self._clock.now()
-        for index, request in enumerate(requests):
+        ids = os.urandom(16 * len(batch)).hex()  # one system call for every record's id
+        default_warehouse = self._settings.default_warehouse
+        default_expiry = now + self._settings.reservation_ttl
+        outcomes: list[Reservation | OrderCoreError | None] = [None] * len(batch)
+        groups: dict[tuple[str, str], list[_Pending]] = {}
+        singles: list[tuple[int, Reservation]] = []
+        # Per (sku, warehouse, quantity): the one lines tuple its records share, its group.
+        shapes: dict[tuple[str, str, int], tuple[tuple[ReservationLine], list[_Pending]]] = {}
+        for index, request in enumerate(batch):
+            lines, order_id, ttl = request.lines, request.order_id, request.ttl
+            # The common request, {sku: quantity} for one order, is checked inline; any
+            # other shape (or a broken rule) goes through draft() for the full errors.
+            if (
+                type(lines) is dict
+                and len(lines) == 1
+                and type(order_id) is str
+                and order_id.strip()
+                and (ttl is None or (type(ttl) is timedelta and ttl > _NO_TIME))
+            ):
+                ((sku, quantity),) = lines.items()
+                warehouse = request.warehouse or default_warehouse
+                if (
+                    type(sku) is str
+                    and sku
+                    and type(quantity) is int
+                    and quantity > 0
+                    and type(warehouse) is str
+                    and warehouse
+                ):
+                    shape = shapes.get((sku, warehouse, quantity))
+                    if shape is None:
+                        members = groups.get((sku, warehouse))
+                        if members is None:
+                            members = groups[sku, warehouse] = []
+                        one = (ReservationLine(sku, warehouse, quantity),)
+                        shape = shapes[sku, warehouse, quantity] = (one, members)
+                    expires = default_expiry if ttl is None else now + ttl
+                    shape[1].append((index, order_id, shape[0], request.buyer_id, expires, None))
+                    continue
             try:
                 draft = self.draft(
-                    request.order_id,
-                    request.lines,
+                    order_id,
+                    lines,
                     warehouse=request.warehouse,
                     buyer_id=request.buyer_id,
-                    ttl=request.ttl,
+                    ttl=ttl,
                     now=now,
                 )
             except InvalidReservation as exc:
-                outcomes.append(exc)
+                outcomes[index] = exc
                 continue
-            outcomes.append(None)
             if len(draft.lines) == 1:
                 line = draft.lines[0]
-                groups.setdefault((line.sku, line.warehouse), []).append((index, draft))
+                built: _Pending = (index, draft.order_id, draft.lines, draft.buyer_id, None, draft)
+                groups.setdefault((line.sku, line.warehouse), []).append(built)
             else:
                 singles.append((index, draft))
         size = self._settings.coalesce_batch_size
         for key, members in groups.items():
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
-                result = await self._batch(key, [draft for _, draft in chunk])
-                for (index, _), outcome in zip(chunk, result, strict=True):
-                    outcomes[index] = outcome
+                answers = await self._batch(key, chunk, ids, now)
+                for member, answer in zip(chunk, answers, strict=True):
+                    outcomes[member[0]] = answer
         for index, draft in singles:
             outcomes[index] = await self._reserve_one(draft)
-        return [outcome for outcome in outcomes if outcome is not None]
+        return cast(list[Reservation | OrderCoreError], outcomes)  # every slot is answered
 
     async def _reserve_one(self, draft: Reservation) -> Reservation | OrderCoreError:
         try:
@@ -400,19 +472,53 @@ class InventoryService:
         return reservation
 
     async def _batch(
-        self, key: tuple[str, str], drafts: list[Reservation]
+        self, key: tuple[str, str], chunk: list[_Pending], ids: str, now: datetime
     ) -> Sequence[Reservation | OrderCoreError]:
         if self.sold_out.is_sold_out(*key):
-            async with self._storage.unit_of_work() as uow:
-                held = await uow.inventory.reservations([draft.order_id for draft in drafts])
-            return [
-                held.get(d.order_id) or InsufficientStock(*key, d.lines[0].quantity, 0)
-                for d in drafts
-            ]
+            return await self._refuse_batch(key, chunk)
+        drafts = [
+            Reservation(
+                ids[32 * index : 32 * index + 32],
+                order_id,
+                lines,
+                _ACTIVE,
+                now,
+                now,
+                expires,
+                buyer_id,
+            )
+            if draft is None
+            else draft
+            for index, order_id, lines, buyer_id, expires, draft in chunk
+        ]
         result = await self._in_unit(lambda uow: uow.inventory.reserve_batch(drafts))
         if result.sellable == 0 and not isinstance(result.outcomes[0], UnknownSku):
             self.sold_out.mark(*key)
-        return [_as_outcome(outcome) for outcome in result.outcomes]
+        outcomes = result.outcomes
+        for outcome in outcomes:
+            if type(outcome) is not Reservation and not isinstance(outcome, _ANSWERS):
+                raise _as_failure(outcome)
+        return cast(Sequence[Reservation | OrderCoreError], outcomes)
+
+    async def _refuse_batch(
+        self, key: tuple[str, str], chunk: list[_Pending]
+    ) -> list[Reservation | OrderCoreError]:
+        """Sold out here: orders that hold a reservation get it back, the others one refusal."""
+        async with self._storage.unit_of_work() as uow:
+            held = await uow.inventory.reservations([member[1] for member in chunk])
+        refusals: dict[int, InsufficientStock] = {}
+        answers: list[Reservation | OrderCoreError] = []
+        for member in chunk:
+            known = held.get(member[1])
+            if known is not None:
+                answers.append(known)
+                continue
+            quantity = member[2][0].quantity
+            refusal = refusals.get(quantity)
+            if refusal is None:
+                refusal = refusals[quantity] = InsufficientStock(*key, quantity, 0)
+            answers.append(refusal)
+        return answers
 
     async def _refuse_sold_out(self, draft: Reservation, line: ReservationLine) -> Reservation:
         """The fast path: a retried order still gets its reservation, a new one is refused."""
@@ -443,11 +549,28 @@ class InventoryService:
     ) -> Reservation:
         """Validate a reservation request and build the record the storage will hold."""
         default_warehouse = warehouse or self._settings.default_warehouse
+        ttl = self._settings.reservation_ttl if ttl is None else ttl
+        if (  # the common shape, {sku: quantity}, checked inline
+            type(lines) is dict
+            and len(lines) == 1
+            and type(order_id) is str
+            and order_id.strip()
+            and type(ttl) is timedelta
+            and ttl > _NO_TIME
+            and type(default_warehouse) is str
+            and default_warehouse
+        ):
+            ((sku, quantity),) = lines.items()
+            if type(sku) is str and sku and type(quantity) is int and quantity > 0:
+                now = self._clock.now() if now is None else now
+                line = ReservationLine(sku, default_warehouse, quantity)
+                return Reservation(
+                    os.urandom(16).hex(), order_id, (line,), _ACTIVE, now, now, now + ttl, buyer_id
+                )
         if isinstance(lines, Mapping):
             raw = [ReservationLine(sku, default_warehouse, qty) for sku, qty in lines.items()]
         else:
             raw = list(lines)
-        ttl = self._settings.reservation_ttl if ttl is None else ttl
         errors = _request_errors(order_id, raw, ttl)
         if errors:
             raise InvalidReservation(errors)

@@ -7,6 +7,10 @@
   its fake platform (provide ``channel_under_test``).
 * :class:`FakeChannel` / :class:`FakePlatform`: an in-memory channel for intake tests.
 * :class:`ManualClock`: a clock that moves only when told.
+* :class:`RecordingMessenger`: a customer messenger (SMS) that records what it sends.
+
+* :class:`InMemoryEventPublisher` / :class:`EventPublisherContract`: a fake event
+  publisher for relay tests, and the suite every event-publisher adapter passes.
 
 These modules import pytest; import them from tests only.
 """
@@ -14,15 +18,20 @@ These modules import pytest; import them from tests only.
 from ordercore.ports.clock import ManualClock
 from ordercore.testing.channel_contract import ChannelContract, ChannelControl
 from ordercore.testing.channels import FakeChannel, FakePlatform
+from ordercore.testing.events import EventPublisherContract, InMemoryEventPublisher
+from ordercore.testing.messaging import RecordingMessenger
 from ordercore.testing.storage import StorageContract, StorageFactory
 from ordercore.testing.storage_model import StorageStateMachine, run_state_machine
 
 __all__ = [
     "ChannelContract",
     "ChannelControl",
+    "EventPublisherContract",
     "FakeChannel",
     "FakePlatform",
+    "InMemoryEventPublisher",
     "ManualClock",
+    "RecordingMessenger",
     "StorageContract",
     "StorageFactory",
     "StorageStateMachine",

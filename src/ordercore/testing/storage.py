@@ -48,6 +48,9 @@ from ordercore.testing.storage_batch import BatchContract
 from ordercore.testing.storage_concurrency import ConcurrencyContract
 from ordercore.testing.storage_intake import IntakeContract
 from ordercore.testing.storage_orders import OrderContract, sample_order
+from ordercore.testing.storage_outbox import OutboxContract
+from ordercore.testing.storage_tickets import TicketContract
+from ordercore.testing.storage_tokens import TokenContract
 
 __all__ = ["StorageContract", "StorageFactory"]
 
@@ -518,5 +521,8 @@ class StorageContract(
     ConcurrencyContract,
     OrderContract,
     IntakeContract,
+    TokenContract,
+    TicketContract,
+    OutboxContract,
 ):
     """The whole storage contract. Mix in and provide ``make_storage``."""

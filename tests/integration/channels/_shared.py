@@ -299,3 +299,121 @@ async def leaked_texts(
     texts = shown + ["".join(traceback.format_exception(error)) + repr(error) for error in raised]
     texts += [record.getMessage() + repr(vars(record)) for record in caplog.records]
     return [type(error).__name__ for error in raised], texts
+
+
+class RefreshingFake(Protocol):
+    """A fake platform that issues single-use refresh tokens (JOS, Pinduoduo, 抖店)."""
+
+    access_token: str
+    refresh_token: str
+    refreshes: int
+
+    def expire_refresh_token(self) -> None: ...
+
+    def expire_credentials(self) -> None: ...
+
+
+class RefreshingChannelSuite:
+    """Token refresh, refresh-token expiry, export/restore and scrubbing of new tokens.
+
+    A platform module subclasses it as ``Test<Platform>Refresh`` with a ``server``
+    fixture and the hooks below.
+    """
+
+    def open_refreshing(self, server: Any, **overrides: object) -> AbstractAsyncContextManager[Any]:
+        """A channel named ``shop`` on ``server`` with the fake's refresh token configured."""
+        raise NotImplementedError
+
+    def window(self, server: Any, length: timedelta | None = None) -> TimeWindow:
+        """A past window the platform accepts."""
+        raise NotImplementedError
+
+    def sent_token(self, server: Any) -> str:
+        """The access token the fake's last request carried."""
+        raise NotImplementedError
+
+    def echo_secrets(self, server: Any) -> None:
+        """From now on the fake echoes the tokens it refuses in its error text."""
+        raise NotImplementedError
+
+    @pytest.mark.anyio
+    async def test_refresh_renews_the_token_and_the_next_fetch_uses_it(
+        self, server: RefreshingFake
+    ) -> None:
+        """A refresh gets new tokens (the old ones stop working); the next fetch sends the new."""
+        old = server.access_token
+        async with self.open_refreshing(server) as channel:
+            status = await channel.refresh_credentials()
+            await channel.fetch_orders(self.window(server), None)
+        assert server.refreshes == 1
+        assert server.access_token != old
+        assert self.sent_token(server) == server.access_token
+        assert status.refreshable
+        assert status.refresh_expires_at is not None
+        assert min(status.expires_at.values()) > datetime.now(UTC)
+
+    @pytest.mark.anyio
+    async def test_a_refused_refresh_token_raises_channel_auth_expired(
+        self, server: RefreshingFake
+    ) -> None:
+        """A spent or revoked refresh token: ChannelAuthExpired telling the seller what to do."""
+        server.expire_refresh_token()
+        async with self.open_refreshing(server) as channel:
+            with pytest.raises(ChannelAuthExpired, match="authorise the app again"):
+                await channel.refresh_credentials()
+        assert server.refreshes == 0
+
+    @pytest.mark.anyio
+    async def test_an_expired_refresh_token_is_tracked_apart_and_not_sent(
+        self, server: RefreshingFake
+    ) -> None:
+        """Past its own expiry the refresh token is not sent: ChannelAuthExpired naming when."""
+        expired = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        async with self.open_refreshing(
+            server, refresh_token_expires_at=expired.isoformat()
+        ) as channel:
+            status = await channel.credential_status()
+            with pytest.raises(ChannelAuthExpired, match="refresh token expired at"):
+                await channel.refresh_credentials()
+        assert not status.refreshable
+        assert status.refresh_expires_at == expired
+        assert status.reauthorise_by() == min(status.expires_at.values())
+        assert server.refreshes == 0
+
+    @pytest.mark.anyio
+    async def test_exported_tokens_restore_into_a_new_adapter_only_when_newer(
+        self, server: RefreshingFake
+    ) -> None:
+        """A new adapter restores refreshed tokens and uses them; stale or foreign ones: refused."""
+        async with self.open_refreshing(server) as first:
+            await first.refresh_credentials()
+            saved = first.export_tokens()
+        assert server.access_token not in repr(saved)
+        assert saved.secret("access_token") == server.access_token
+        async with self.open_refreshing(server) as second:
+            assert second.restore_tokens(saved)
+            assert not second.restore_tokens(saved)  # not newer than what it holds
+            await second.fetch_orders(self.window(server), None)
+        assert self.sent_token(server) == server.access_token
+        async with self.open_refreshing(server, access_token="re-authorised-token") as other:
+            assert not other.restore_tokens(saved)  # another origin: the config is newer
+
+    @pytest.mark.anyio
+    async def test_a_refreshed_token_is_scrubbed_from_errors_and_logs(
+        self, server: RefreshingFake, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The platform echoing the refreshed token in an error: redacted in the error and logs."""
+        caplog.set_level(logging.DEBUG)
+        async with self.open_refreshing(server) as channel:
+            await channel.refresh_credentials()
+            fresh = server.access_token
+            self.echo_secrets(server)
+            server.expire_credentials()
+            with pytest.raises(ChannelAuthExpired) as caught:
+                await channel.fetch_orders(self.window(server), None)
+            shown = [repr(channel), repr(channel.export_tokens())]
+        texts = [*shown, "".join(traceback.format_exception(caught.value))]
+        texts += [record.getMessage() + repr(vars(record)) for record in caplog.records]
+        assert "<redacted>" in texts[2]
+        for secret in (fresh, server.refresh_token):
+            assert not [text for text in texts if secret in text]

@@ -15,10 +15,18 @@ from typing import Any
 
 import pytest
 import stamina
+from _shared import RefreshingChannelSuite
 
-from fakes.douyin_server import ACCESS_TOKEN, APP_KEY, APP_SECRET, FakeDouyin, shop_order
+from fakes.douyin_server import (
+    ACCESS_TOKEN,
+    APP_KEY,
+    APP_SECRET,
+    REFRESH_TOKEN,
+    FakeDouyin,
+    shop_order,
+)
 from ordercore import OrderCore, Settings
-from ordercore.domain.channels import RawRecord, TimeWindow
+from ordercore.domain.channels import RawRecord, RecordKind, TimeWindow
 from ordercore.domain.intake import RunStatus
 from ordercore.domain.orders import OrderStatus
 from ordercore.errors import (
@@ -261,22 +269,56 @@ async def test_an_expired_token_is_not_retried(server: FakeDouyin, channel: Douy
 
 
 @pytest.mark.anyio
-async def test_a_push_is_a_hint_and_the_poll_stores_the_order(
+async def test_a_push_stores_the_order_at_its_detail_version(
     core: OrderCore, server: FakeDouyin, channel: DouyinChannel, clock: ManualClock
 ) -> None:
-    """A verified push stores nothing, leaves a hint; the safety poll stores the order."""
+    """A push names an id: the order is fetched (order.orderDetail) and stored at that version."""
     start = clock.now() - timedelta(hours=1)
     server.add_order("6900000000000000010", start + timedelta(minutes=5))
     headers, body = server.push("6900000000000000010", "101", msg_id="m-10")
+    changed = start + timedelta(minutes=20)
+    server.put(shop_order("6900000000000000010", changed, status=3))  # changed since the push
     report = await core.intake.ingest_webhook(channel, headers, body)
-    assert (report.replayed, report.stored.created, report.message_id) == (False, 0, "m-10")
-    assert await core.orders.list(limit=10) == []
-    assert channel.take_push_hints() == [PushHint("6900000000000000010", "101", "m-10")]
-    assert channel.take_push_hints() == []
-    run = await core.intake.sync(channel, first_sync_from=start)
-    assert (run.status, run.created) == (RunStatus.SUCCEEDED, 1)
+    assert (report.replayed, report.stored.created, report.message_id) == (False, 1, "m-10")
+    assert report.stored.errors == []
+    assert server.detail_requests == ["6900000000000000010"]
     (order,) = await core.orders.list(limit=10)
-    assert (order.external_id, order.status) == ("6900000000000000010", OrderStatus.PAID)
+    assert order.external_id == "6900000000000000010"
+    assert order.source_modified_at == changed
+    assert channel.take_push_hints() == [PushHint("6900000000000000010", "101", "m-10")]
+    run = await core.intake.sync(channel, first_sync_from=start)
+    assert (run.status, run.created, run.unchanged) == (RunStatus.SUCCEEDED, 0, 1)
+
+
+@pytest.mark.anyio
+async def test_a_push_is_deduplicated_by_message_id_before_any_lookup(
+    core: OrderCore, server: FakeDouyin, channel: DouyinChannel, clock: ManualClock
+) -> None:
+    """The same msg_id from another process: reported replayed, no second detail fetch."""
+    server.add_order("6900000000000000012", clock.now() - timedelta(minutes=3))
+    headers, body = server.push("6900000000000000012", msg_id="m-12")
+    first = await core.intake.ingest_webhook(channel, headers, body)
+    async with DouyinChannel("douyin-shop", config(server), clock=clock) as other_process:
+        again = await core.intake.ingest_webhook(other_process, headers, body)
+    assert (first.replayed, first.stored.created) == (False, 1)
+    assert (again.replayed, again.stored.created) == (True, 0)
+    assert server.detail_requests == ["6900000000000000012"]
+    assert len(await core.orders.list(limit=10)) == 1
+
+
+@pytest.mark.anyio
+async def test_a_push_for_an_order_the_platform_no_longer_returns_is_kept_as_a_reject(
+    core: OrderCore, server: FakeDouyin, channel: DouyinChannel
+) -> None:
+    """An id order.orderDetail does not know: nothing stored, a push_hint reject records it."""
+    headers, body = server.push("6900000000000000099", msg_id="m-99")
+    report = await core.intake.ingest_webhook(channel, headers, body)
+    assert (report.stored.created, report.stored.rejected) == (0, 1)
+    assert "no longer returns" in report.stored.errors[0]
+    (reject,) = await core.intake.rejects("douyin-shop")
+    assert (reject.kind, reject.external_id) == (RecordKind.PUSH_HINT, "6900000000000000099")
+    assert reject.payload["message_id"] == "m-99"
+    assert await core.orders.list(limit=10) == []
 
 
 @pytest.mark.anyio
@@ -417,3 +459,21 @@ def test_push_bodies_round_trip_through_json() -> None:
     data = json.loads(message["data"])
     assert data["p_id"] == 6900000000000000031
     assert data["s_ids"] == [69000000000000000311, 69000000000000000312]
+
+
+class TestDouyinRefresh(RefreshingChannelSuite):
+    """Token refresh through token.refresh (``_shared``), for DouyinChannel."""
+
+    def open_refreshing(self, server: Any, **overrides: object) -> DouyinChannel:
+        return DouyinChannel(
+            "shop", config(server, **{"refresh_token": REFRESH_TOKEN, **overrides})
+        )
+
+    def window(self, server: Any, length: timedelta | None = None) -> TimeWindow:
+        return past_window(server) if length is None else past_window(server, length)
+
+    def sent_token(self, server: Any) -> str:
+        return str(server.requests[-1][2]["access_token"])
+
+    def echo_secrets(self, server: Any) -> None:
+        server.echo_token_in_errors = True

@@ -11,9 +11,16 @@ from typing import Any
 
 import pytest
 import stamina
-from _shared import TokenChannelSuite
+from _shared import RefreshingChannelSuite, TokenChannelSuite
 
-from fakes.jos_server import ACCESS_TOKEN, APP_KEY, APP_SECRET, FakeJosServer, jd_time
+from fakes.jos_server import (
+    ACCESS_TOKEN,
+    APP_KEY,
+    APP_SECRET,
+    REFRESH_TOKEN,
+    FakeJosServer,
+    jd_time,
+)
 from ordercore.domain.channels import RawRecord, TimeWindow
 from ordercore.domain.orders import OrderStatus
 from ordercore.errors import InvalidInput, InvalidOrder
@@ -291,6 +298,23 @@ class TestJdGateway(TokenChannelSuite):
 
     def window(self, server: Any, length: timedelta | None = None) -> TimeWindow:
         return past_window(server) if length is None else past_window(server, length)
+
+
+class TestJdRefresh(RefreshingChannelSuite):
+    """Token refresh through JD's OAuth host (``_shared``), for JdChannel."""
+
+    def open_refreshing(self, server: Any, **overrides: object) -> JdChannel:
+        settings = {"refresh_token": REFRESH_TOKEN, "oauth_url": server.oauth_url, **overrides}
+        return JdChannel("shop", config(server, **settings))
+
+    def window(self, server: Any, length: timedelta | None = None) -> TimeWindow:
+        return past_window(server) if length is None else past_window(server, length)
+
+    def sent_token(self, server: Any) -> str:
+        return str(server.requests[-1]["access_token"])
+
+    def echo_secrets(self, server: Any) -> None:
+        server.echo_secrets_in_errors = True
 
 
 def test_webhooks_are_refused_because_pushes_come_through_jmq() -> None:

@@ -11,9 +11,16 @@ from typing import Any
 
 import pytest
 import stamina
-from _shared import TokenChannelSuite
+from _shared import RefreshingChannelSuite, TokenChannelSuite
 
-from fakes.pdd_server import ACCESS_TOKEN, CLIENT_ID, CLIENT_SECRET, FakePddServer, pdd_time
+from fakes.pdd_server import (
+    ACCESS_TOKEN,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
+    FakePddServer,
+    pdd_time,
+)
 from ordercore import OrderCore, Settings
 from ordercore.domain.channels import RawRecord, TimeWindow
 from ordercore.domain.orders import OrderStatus
@@ -330,6 +337,33 @@ class TestPinduoduoGateway(TokenChannelSuite):
 
     def window(self, server: Any, length: timedelta | None = None) -> TimeWindow:
         return past_window(server) if length is None else past_window(server, length)
+
+
+class TestPinduoduoRefresh(RefreshingChannelSuite):
+    """Token refresh through pdd.pop.auth.token.refresh (``_shared``), for PinduoduoChannel."""
+
+    def open_refreshing(self, server: Any, **overrides: object) -> PinduoduoChannel:
+        return PinduoduoChannel(
+            "shop", config(server, **{"refresh_token": REFRESH_TOKEN, **overrides})
+        )
+
+    def window(self, server: Any, length: timedelta | None = None) -> TimeWindow:
+        return past_window(server) if length is None else past_window(server, length)
+
+    def sent_token(self, server: Any) -> str:
+        return str(server.requests[-1]["access_token"])
+
+    def echo_secrets(self, server: Any) -> None:
+        server.echo_secrets_in_errors = True
+
+    @pytest.mark.anyio
+    async def test_scopes_from_the_refresh_are_tracked_per_scope(
+        self, server: FakePddServer
+    ) -> None:
+        """The refresh answer's r1..w2 expiries join the token's, one entry per scope."""
+        async with self.open_refreshing(server) as channel:
+            status = await channel.refresh_credentials()
+        assert set(status.expires_at) == {"access_token", "r1", "r2", "w1", "w2"}
 
 
 def test_webhooks_are_refused() -> None:

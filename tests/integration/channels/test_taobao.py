@@ -495,6 +495,29 @@ async def test_refresh_with_a_refresh_token_renews_the_session(server: FakeTopSe
 
 
 @pytest.mark.anyio
+async def test_a_refreshed_session_restores_into_a_new_adapter(server: FakeTopServer) -> None:
+    """export_tokens after a refresh; a new adapter restores it (once) and fetches with it."""
+    window = past_window(server)
+    server.add_order("4000002", window.start)
+    conf = config(server, refresh_token=REFRESH_TOKEN)
+    async with TaobaoChannel("shop", conf) as first:
+        await first.refresh_credentials()
+        saved = first.export_tokens()
+    assert server.session not in repr(saved)
+    assert saved.secret("session") == server.session
+    async with TaobaoChannel("shop", conf) as second:  # the configured session no longer works
+        assert second.restore_tokens(saved)
+        assert not second.restore_tokens(saved)
+        page = await second.fetch_orders(window, None)
+        status = await second.credential_status()
+    assert [r.external_id for r in page.records] == ["4000002"]
+    assert server.requests[-1]["session"] == server.session
+    assert status.expires_at["session"] == saved.expires_at["session"]
+    async with TaobaoChannel("shop", config(server, session="re-authorised")) as other:
+        assert not other.restore_tokens(saved)
+
+
+@pytest.mark.anyio
 async def test_a_refused_refresh_is_an_auth_failure(server: FakeTopServer) -> None:
     """A refresh token TOP refuses raises ChannelAuthExpired."""
     async with TaobaoChannel("shop", config(server, refresh_token="stale-token")) as channel:

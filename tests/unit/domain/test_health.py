@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import phonenumbers
 import pytest
 
 from ordercore.domain.health import HealthPolicy, score_order
@@ -93,3 +94,15 @@ def test_mapping_warnings_and_weights_are_configurable() -> None:
     assert score_order(order(), ingested_at=CREATED, warnings=("x",), policy=strict).needs_review(
         strict
     )
+
+
+def test_the_mobile_check_agrees_with_phonenumbers() -> None:
+    """Bare 11-digit numbers are valid exactly when phonenumbers says so, prefix by prefix."""
+    numbers = [f"1{prefix:02d}{suffix:08d}" for prefix in range(100) for suffix in (0, 4_321_987)]
+    numbers += ["17400012345", "17406012345", "16100012345", "14500000000"]
+    for number in numbers:
+        parsed = phonenumbers.PhoneNumber(country_code=86, national_number=int(number))
+        contact = Contact(name="张三", phone=number)
+        health = score_order(order(receiver=contact), ingested_at=CREATED)
+        valid = not any("phone" in reason for reason in health.reasons)
+        assert valid == phonenumbers.is_valid_number(parsed), number

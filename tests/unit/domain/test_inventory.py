@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,9 +13,11 @@ from ordercore.domain.inventory import (
     ReservationLine,
     ReservationStatus,
     StockLevel,
+    batch_key,
     merge_lines,
     safety_units,
 )
+from ordercore.errors import InvalidReservation
 
 T0 = datetime(2026, 11, 11, tzinfo=UTC)
 
@@ -77,3 +81,42 @@ def test_due_respects_payment_in_flight_and_payment() -> None:
 
 def _fields(reservation: Reservation) -> dict[str, object]:
     return {name: getattr(reservation, name) for name in Reservation.__slots__}
+
+
+def test_a_reservation_built_fast_is_still_a_frozen_dataclass() -> None:
+    """The hand-written constructor keeps defaults, equality, replace(), pickling and freezing."""
+    now = datetime(2026, 11, 11, tzinfo=UTC)
+    line = (ReservationLine("A", "main", 1),)
+    positional = Reservation("r1", "o1", line, ReservationStatus.ACTIVE, now, now, None)
+    keywords = Reservation(
+        id="r1",
+        order_id="o1",
+        lines=line,
+        status=ReservationStatus.ACTIVE,
+        created_at=now,
+        updated_at=now,
+        expires_at=None,
+    )
+    assert positional == keywords
+    assert hash(positional) == hash(keywords)
+    assert (positional.buyer_id, positional.paid, positional.payment_deadline) == ("", False, None)
+    paid = dataclasses.replace(positional, paid=True)
+    assert paid.paid
+    assert paid.order_id == "o1"
+    assert pickle.loads(pickle.dumps(paid)) == paid
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        positional.paid = True  # type: ignore[misc]
+
+
+def test_batch_key_sees_a_stray_location_behind_shared_lines() -> None:
+    """Drafts sharing one lines tuple pass; one draft elsewhere makes the batch invalid."""
+    shared = (ReservationLine("A", "main", 1),)
+
+    def record(order_id: str, lines: tuple[ReservationLine, ...]) -> Reservation:
+        return Reservation(order_id, order_id, lines, ReservationStatus.ACTIVE, T0, T0, None)
+
+    batch = [record(f"o{index}", shared) for index in range(3)]
+    assert batch_key(batch) == ("A", "main")
+    stray = record("o9", (ReservationLine("A", "east", 1),))
+    with pytest.raises(InvalidReservation):
+        batch_key([*batch, stray])

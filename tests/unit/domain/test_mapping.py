@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -150,3 +151,58 @@ def test_epoch_seconds_are_utc() -> None:
     assert SHOP_TIME(1762878600, None, "created_at") == datetime(  # type: ignore[arg-type]
         2025, 11, 11, 16, 30, tzinfo=UTC
     )
+
+
+NESTED = OrderMapping(
+    fields=(
+        FieldMap("status", "trade.state", status_table({"PAID": "paid"})),
+        FieldMap("created_at", "trade.created", SHOP_TIME),
+        FieldMap("receiver.phone", ("consignee.contact.mobile", "consignee.phone"), masked_text),
+    ),
+    lines=LineMapping(
+        "trade.items",
+        fields=(
+            FieldMap("sku", ("spec.code", "sku_id"), as_text),
+            FieldMap("quantity", "count", positive_int, default=1),
+        ),
+    ),
+)
+
+
+def test_dotted_sources_fall_back_through_nested_and_read_only_objects() -> None:
+    """Dotted paths, fallbacks and defaults work in nested and non-dict mappings alike."""
+    data = {
+        "tid": 7,
+        "trade": {
+            "state": "PAID",
+            "created": "2026-11-11 08:00:00",
+            "items": [
+                MappingProxyType({"spec": MappingProxyType({"code": "RED"}), "count": "2"}),
+                {"spec": {"code": ""}, "sku_id": 55},
+            ],
+        },
+        "consignee": {"contact": {"mobile": None}, "phone": "13800138000"},
+    }
+    order = NESTED.map(record(data)).order
+    assert order.receiver.phone == "13800138000"
+    assert [(line.sku, line.quantity) for line in order.lines] == [("RED", 2), ("55", 1)]
+
+
+def test_missing_nested_fields_name_every_fallback_path() -> None:
+    """A missing line field names each path it tried, under the line's own index."""
+    data = {
+        "tid": 8,
+        "trade": {"state": "PAID", "created": "2026-11-11 08:00:00", "items": [{"count": 1}]},
+        "consignee": {"phone": "13800138000"},
+    }
+    with pytest.raises(InvalidOrder) as caught:
+        NESTED.map(record(data))
+    (error,) = caught.value.errors
+    assert error.field == "trade.items[0].spec.code or trade.items[0].sku_id"
+
+
+def test_the_platform_version_time_defaults_to_the_record_time() -> None:
+    """Without a mapped modification time, the order carries the record's."""
+    mapped = MAPPING.map(record(payload()))
+    assert mapped.order.source_modified_at == datetime(2026, 11, 10, 16, 40, tzinfo=UTC)
+    assert mapped.order.updated_at == mapped.order.source_modified_at

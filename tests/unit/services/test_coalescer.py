@@ -154,3 +154,64 @@ async def test_auto_mode_follows_the_storage() -> None:
     assert InventoryService(storage, ManualClock(), Settings()).coalescer is not None
     off = Settings(coalesce_reservations="off")
     assert InventoryService(storage, ManualClock(), off).coalescer is None
+
+
+@pytest.mark.anyio
+async def test_a_batch_whose_leader_gave_up_is_led_by_its_next_request() -> None:
+    """A batch's first request cancelled before its turn: the rest of the batch is served."""
+    storage = await stocked(10)
+    coalescer = ReservationCoalescer(storage, SoldOutBoard(0.0), batch_size=3, window=0.05)
+    results: list[str] = []
+
+    async def ask(order_id: str) -> None:
+        results.append((await coalescer.reserve(draft(order_id))).order_id)
+
+    with anyio.fail_after(2):
+        async with anyio.create_task_group() as group:
+            group.start_soon(ask, "first")  # leads the first batch, gathering for 50 ms
+            await anyio.lowlevel.checkpoint()
+            for index in range(2):
+                group.start_soon(ask, f"fill{index}")  # fill the first batch
+            await anyio.lowlevel.checkpoint()
+            doomed = anyio.CancelScope()
+            group.start_soon(_cancellable, coalescer, "second-leader", doomed)
+            await anyio.lowlevel.checkpoint()
+            group.start_soon(ask, "after0")  # waits in the second batch behind its leader
+            await anyio.lowlevel.checkpoint()
+            doomed.cancel()
+            await anyio.lowlevel.checkpoint()
+            group.start_soon(ask, "after1")
+    assert sorted(results) == ["after0", "after1", "fill0", "fill1", "first"]
+    inventory = InventoryService(storage, ManualClock(), Settings())
+    assert (await inventory.stock("A")).reserved == 5
+    assert await inventory.verify() == []
+
+
+async def _cancellable(
+    coalescer: ReservationCoalescer, order_id: str, scope: anyio.CancelScope
+) -> None:
+    with scope:
+        await coalescer.reserve(draft(order_id))
+
+
+@pytest.mark.anyio
+async def test_every_refused_caller_raises_its_own_error() -> None:
+    """Refusals shared by a batch reach each caller as a separate error with its own traceback."""
+    storage = await stocked(1)
+    coalescer = ReservationCoalescer(storage, SoldOutBoard(60.0), batch_size=50, window=0.0)
+    caught: list[InsufficientStock] = []
+
+    async def ask(order_id: str) -> None:
+        try:
+            await coalescer.reserve(draft(order_id))
+        except InsufficientStock as exc:
+            caught.append(exc)
+
+    async with anyio.create_task_group() as group:
+        for index in range(20):
+            group.start_soon(ask, f"o{index}")
+    assert len(caught) == 19
+    assert len({id(exc) for exc in caught}) == 19
+    assert len({id(exc.__traceback__) for exc in caught}) == 19
+    assert all((exc.sku, exc.requested, exc.available) == ("A", 1, 0) for exc in caught)
+    assert all(str(exc) == str(caught[0]) for exc in caught)

@@ -263,7 +263,7 @@ async def test_a_storage_failure_stops_the_run_at_the_last_stored_window(
     """With windows read ahead, a failed store still leaves the cursor after the last good one."""
     spread_orders(platform, 300, timedelta(hours=3))
     clock.set(START + timedelta(hours=3, minutes=30))
-    original = core.intake.store_orders
+    original = core.intake._store
     calls = {"n": 0}
 
     async def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -272,11 +272,76 @@ async def test_a_storage_failure_stops_the_run_at_the_last_stored_window(
             raise StorageUnavailable("database restarting")
         return await original(*args, **kwargs)
 
-    core.intake.store_orders = flaky  # type: ignore[method-assign]
+    core.intake._store = flaky  # type: ignore[method-assign]
     run = await core.intake.sync(channel, first_sync_from=START)
     assert run.status is RunStatus.PARTIAL
     assert run.cursor_after == START + timedelta(hours=1)
     assert "database restarting" in run.errors[-1]
-    core.intake.store_orders = original  # type: ignore[method-assign]
+    core.intake._store = original  # type: ignore[method-assign]
     again = await core.intake.sync(channel)
     assert run.created + again.created == 300
+
+
+@pytest.mark.anyio
+async def test_a_runs_new_orders_are_reserved_together_when_it_ends(
+    core: OrderCore, platform: FakePlatform, channel: FakeChannel, clock: ManualClock
+) -> None:
+    """Orders of earlier windows are stored at once but reserved with the whole run."""
+    spread_orders(platform, 240, timedelta(hours=3))
+    clock.set(START + timedelta(hours=4))
+    original = channel.fetch_orders
+    seen: list[tuple[int, int]] = []
+
+    async def observing(window, page):  # type: ignore[no-untyped-def]
+        if page is None:
+            stored = len(await core.orders.list(limit=1000))
+            seen.append((stored, (await core.inventory.stock("SKU-1")).reserved))
+        return await original(window, page)
+
+    channel.fetch_orders = observing  # type: ignore[method-assign]
+    run = await core.intake.sync(channel, first_sync_from=START)
+    assert run.created == 240
+    assert seen[-1][0] > 0
+    assert all(reserved == 0 for _, reserved in seen)
+    assert (await core.inventory.stock("SKU-1")).reserved == 240
+
+
+@pytest.mark.anyio
+async def test_a_cancellation_frees_stock_for_new_orders_later_in_the_same_run(
+    clock: ManualClock, platform: FakePlatform, channel: FakeChannel
+) -> None:
+    """Releases are applied before the reservations of later windows: freed units are sold."""
+    async with OrderCore.open("memory://", clock=clock) as core:
+        await core.inventory.receive("SKU-1", 1)
+        platform.put(fake_order_payload("A1"), at=START)
+        clock.set(START + timedelta(minutes=20))
+        await core.intake.sync(channel, first_sync_from=START)
+        platform.put(fake_order_payload("A1", status="CANCELLED"), at=START + timedelta(minutes=30))
+        platform.put(fake_order_payload("B1"), at=START + timedelta(hours=2))
+        clock.set(START + timedelta(hours=3))
+        run = await core.intake.sync(channel)
+        assert run.windows > 1
+        assert (run.created, run.updated, run.errors) == (1, 1, ())
+        assert (await core.inventory.reservation("fake-shop:B1")).lines[0].quantity == 1
+        assert (await core.inventory.stock("SKU-1")).reserved == 1
+
+
+@pytest.mark.anyio
+async def test_a_run_that_stops_early_still_reserves_what_it_stored(
+    core: OrderCore, platform: FakePlatform, channel: FakeChannel, clock: ManualClock
+) -> None:
+    """Orders of the windows stored before a failure are reserved when the run ends."""
+    spread_orders(platform, 300, timedelta(hours=3))
+    clock.set(START + timedelta(hours=3, minutes=30))
+    original = channel.fetch_orders
+
+    async def failing_later_windows(window, page):  # type: ignore[no-untyped-def]
+        if window.start >= START + timedelta(hours=1):
+            platform.fail_pages = 1
+        return await original(window, page)
+
+    channel.fetch_orders = failing_later_windows  # type: ignore[method-assign]
+    run = await core.intake.sync(channel, first_sync_from=START)
+    assert run.status is RunStatus.PARTIAL
+    assert run.created > 0
+    assert (await core.inventory.stock("SKU-1")).reserved == run.created

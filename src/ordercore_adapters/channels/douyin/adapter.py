@@ -23,15 +23,33 @@ Pushes (decision): a 抖店 push names an order and an event (``tag``: 100 creat
 101 paid, 102 shipped, 106 cancelled ...; ``data.p_id`` the order id) but carries no
 order. :meth:`DouyinChannel.verify_webhook` verifies it (:class:`DouyinPushVerifier`,
 MD5 of app key + body + secret; no timestamp, so a :class:`ReplayGuard` on ``msg_id``),
-and returns the delivery **with no records**: nothing half-built is stored, and the
-poll (the source of truth) fetches the whole order. The order ids of each verified push
-are kept as hints (:meth:`DouyinChannel.take_push_hints`) for a scheduler that wants to
-run the channel's poll early. A replay within the guard's horizon raises
-SignatureInvalid; past it (or in another process) the core's durable delivery memory
-reports it ``replayed``.
+and returns the delivery with no records but the order ids as
+:attr:`WebhookDelivery.hints`: the intake fetches each one with :meth:`fetch_order`
+(``order.orderDetail``, signed like every call, public: param ``shop_order_id``, answer
+``data.shop_order_detail`` shaped like a ``searchList`` row) and stores that version,
+so nothing half-built is stored and the push stores the newest version at once; the
+poll stays the source of truth. An order the platform no longer returns gives None
+(**assumed**: the refusal's ``sub_code`` or message says the order does not exist;
+``isv.order-not-exist`` / "不存在"). The ids are also kept
+(:meth:`DouyinChannel.take_push_hints`, the last :data:`MAX_KEPT_HINTS`) for a scheduler
+that wants to poll early. A
+replay within the guard's horizon raises SignatureInvalid; past it (or in another
+process) the core's durable delivery memory reports it ``replayed``.
+
+Token refresh: with a ``refresh_token`` in the config, :meth:`refresh_credentials` calls
+``token.refresh`` (public: signed like every call but without ``access_token``, param_json
+``{"grant_type": "refresh_token", "refresh_token": ...}``; the answer's ``data`` carries
+``access_token``, ``expires_in`` in seconds, ``refresh_token``, ``scope``, ``shop_id``).
+Public too: an access token lasts 7 days and the refresh token 14 days, and refreshing
+spends the old refresh token (the new one must be kept: the core saves it, see
+:class:`ordercore.ports.channels.TokenCarrier`). **Assumed**: that the refresh answer
+names no refresh-token expiry (we take 14 days from the refresh; the config may give
+``refresh_token_expires_at`` for the configured one); that any refusal of
+``token.refresh`` means the seller must authorise again (ChannelAuthExpired).
 
 Config keys: ``app_key``, ``app_secret`` (or ``app_secrets``, a list during a reset),
-``access_token``, ``access_token_expires_at``, ``gateway_url`` (``https://openapi-fxg.
+``access_token``, ``access_token_expires_at``, ``refresh_token`` and
+``refresh_token_expires_at`` (optional), ``gateway_url`` (``https://openapi-fxg.
 jinritemai.com``), ``page_size`` (100), ``sign_method`` (md5), ``timeout`` (15 s),
 ``attempts`` (4), ``max_wait`` (60 s), ``rate_limit_wait`` (1 s).
 """
@@ -41,6 +59,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,7 +70,6 @@ import httpx
 
 from ordercore.domain.channels import (
     ChannelLimits,
-    CredentialStatus,
     MappedOrder,
     Page,
     PagingDirection,
@@ -62,6 +80,11 @@ from ordercore.domain.channels import (
 from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, FieldError, OrderCoreError
 from ordercore.ports.clock import Clock, SystemClock
 from ordercore_adapters.channels._platform.config_reader import ConfigReader
+from ordercore_adapters.channels._platform.credentials import (
+    TokenGrant,
+    TokenLifecycle,
+    TokenState,
+)
 from ordercore_adapters.channels._platform.json_http import JsonHttp, Throttled, Transient
 from ordercore_adapters.channels.signatures import DouyinPushVerifier, ReplayCheck, ReplayGuard
 
@@ -73,7 +96,14 @@ __all__ = ["DouyinApiError", "DouyinChannel", "PushHint", "douyin_bounds"]
 logger = logging.getLogger("ordercore.channels.douyin")
 
 MAX_PAGE_SIZE: Final = 100
+MAX_KEPT_HINTS: Final = 1000
+"""How many push hints :meth:`DouyinChannel.take_push_hints` keeps (the newest)."""
 SEARCH_METHOD: Final = "order.searchList"
+DETAIL_METHOD: Final = "order.orderDetail"
+REFRESH_METHOD: Final = "token.refresh"
+REFRESH_TOKEN_LIFETIME: Final = timedelta(days=14)
+"""How long a refresh token works after it is issued (public: 14 days)."""
+_NOT_FOUND_SUB_CODES: Final = ("isv.order-not-exist",)
 _SUCCESS: Final = 10000
 _AUTH_CODES: Final = frozenset({30001, 30002})
 _RATE_CODES: Final = frozenset({70002})
@@ -85,6 +115,8 @@ _KNOWN: Final = frozenset(
         "app_secrets",
         "access_token",
         "access_token_expires_at",
+        "refresh_token",
+        "refresh_token_expires_at",
         "gateway_url",
         "page_size",
         "sign_method",
@@ -98,6 +130,10 @@ _KNOWN: Final = frozenset(
 
 class DouyinApiError(OrderCoreError):
     """The platform refused a call for a reason a retry will not fix."""
+
+    code: int | None = None
+    sub_code: str = ""
+    msg: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +150,14 @@ def douyin_bounds(window: TimeWindow) -> tuple[int, int]:
     return math.ceil(window.start.timestamp()), math.ceil(window.end.timestamp()) - 1
 
 
-class DouyinChannel:
-    """A ChannelPort for one 抖店 shop (see the module docstring)."""
+class DouyinChannel(TokenLifecycle):
+    """A ChannelPort, TokenCarrier and OrderLookupPort for one 抖店 shop (see the module)."""
 
     kind = "douyin"
+    reauthorise = (
+        "from the 抖店 service market's app page, then put the new access_token and "
+        "refresh_token in the channel config"
+    )
 
     def __init__(
         self,
@@ -137,14 +177,16 @@ class DouyinChannel:
             config,
             known=_KNOWN,
             required=("app_key", "access_token", "access_token_expires_at", "gateway_url"),
-            secret_keys=("app_secret", "app_secrets", "access_token"),
+            secret_keys=("app_secret", "app_secrets", "access_token", "refresh_token"),
         )
         self.app_key = read.text("app_key")
         secrets = read.texts("app_secrets") or read.texts("app_secret")
         if not secrets:
             read.errors.append(FieldError("app_secret", "is required"))
         self._token = read.text("access_token")
-        self._token_expires_at = read.time("access_token_expires_at")
+        token_expires_at = read.time("access_token_expires_at")
+        refresh_token = read.text("refresh_token")
+        refresh_expires_at = read.time("refresh_token_expires_at")
         self.gateway_url = read.url("gateway_url")
         self._page_size = int(read.number("page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE, whole=True))
         self.sign_method = read.text("sign_method", "md5")
@@ -161,7 +203,7 @@ class DouyinChannel:
         self._clock: Clock = clock or SystemClock()
         self.replay_guard: ReplayCheck = replay_guard or ReplayGuard(clock=self._clock)
         self._verifier = DouyinPushVerifier(self.app_key, secrets, self.replay_guard)
-        self._hints: list[PushHint] = []
+        self._hints: deque[PushHint] = deque(maxlen=MAX_KEPT_HINTS)
         self.limits = ChannelLimits(
             max_window=timedelta(days=1),
             lag=timedelta(seconds=60),
@@ -177,6 +219,14 @@ class DouyinChannel:
             max_wait=max_wait,
             secrets=(*secrets, self._token),
             transport=transport,
+        )
+        self._tokens = TokenState(
+            access_name="access_token",
+            access_token=self._token,
+            expires_at=token_expires_at,
+            refresh_token=refresh_token or None,
+            refresh_expires_at=refresh_expires_at,
+            on_secret=self._http.add_secret,
         )
 
     def __repr__(self) -> str:
@@ -197,10 +247,10 @@ class DouyinChannel:
 
     # -- calls ----------------------------------------------------------------------------
 
-    def signed_query(self, method: str, body: str) -> dict[str, str]:
+    def signed_query(self, method: str, body: str, *, with_token: bool = True) -> dict[str, str]:
         """The system params of a call whose business params are ``body`` (param_json)."""
         timestamp = format_douyin_time(self._clock.now())
-        return {
+        query = {
             "app_key": self.app_key,
             "method": method,
             "v": "2",
@@ -211,6 +261,9 @@ class DouyinChannel:
             ),
             "access_token": self._token,
         }
+        if not with_token:
+            del query["access_token"]
+        return query
 
     def _check(self, response: httpx.Response, data: Any) -> None:
         if not isinstance(data, dict):
@@ -232,12 +285,16 @@ class DouyinChannel:
             raise Throttled(self._rate_wait, f"{code} {sub_code}")
         if code in _TRANSIENT_CODES or sub_code.startswith("isp."):
             raise Transient(f"platform error {code} {msg!r} ({sub_code}: {sub_msg})")
-        raise DouyinApiError(
+        error = DouyinApiError(
             f"douyin channel {self.name!r}: refused with error {code} {msg!r} "
             f"({sub_code}: {sub_msg}); not retried"
         )
+        error.code, error.sub_code, error.msg = code, sub_code, msg
+        raise error
 
-    async def call(self, method: str, params: Mapping[str, object]) -> dict[str, Any]:
+    async def call(
+        self, method: str, params: Mapping[str, object], *, with_token: bool = True
+    ) -> dict[str, Any]:
         """Call ``method`` with business ``params``; the answer's ``data`` object."""
         body = param_json(params)
         path = quote(method.replace(".", "/"))
@@ -245,7 +302,7 @@ class DouyinChannel:
             "POST",
             f"{self.gateway_url}/{path}",
             what=method,
-            params=self.signed_query(method, body),
+            params=self.signed_query(method, body, with_token=with_token),
             content=body.encode("utf-8"),
             headers={"Content-Type": "application/json"},
             check=self._check,
@@ -257,17 +314,35 @@ class DouyinChannel:
 
     # -- credentials ----------------------------------------------------------------------
 
-    async def credential_status(self) -> CredentialStatus:
-        """The access token's expiry (7 days after authorisation on 抖店)."""
-        expires = {"access_token": self._token_expires_at} if self._token_expires_at else {}
-        return CredentialStatus(channel=self.name, expires_at=expires, refreshable=False)
+    # (credential_status, refresh_credentials, export_tokens, restore_tokens: TokenLifecycle)
 
-    async def refresh_credentials(self) -> CredentialStatus:
-        """Not implemented yet (``token.refresh``): the shop authorises the app again."""
-        raise ChannelAuthExpired(
-            f"douyin channel {self.name!r}: token refresh is not implemented; the shop must "
-            f"authorise the app again"
+    async def _refresh_grant(self, refresh_token: str, now: datetime) -> TokenGrant:
+        try:
+            data = await self.call(
+                REFRESH_METHOD,
+                {"grant_type": "refresh_token", "refresh_token": refresh_token},
+                with_token=False,
+            )
+        except DouyinApiError as exc:
+            raise ChannelAuthExpired(
+                f"douyin channel {self.name!r}: the platform refused to refresh the token "
+                f"({exc.code} {exc.sub_code}); the shop must authorise the app again "
+                f"({self.reauthorise})"
+            ) from exc
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise self._malformed("no access_token")
+        refresh = data.get("refresh_token")
+        return TokenGrant(
+            access_token=token,
+            expires_at=self._expiry(now, None, data.get("expires_in")),
+            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            refresh_expires_at=now + REFRESH_TOKEN_LIFETIME if refresh else None,
         )
+
+    def _use_access_token(self, token: str) -> None:
+        self._http.add_secret(token)
+        self._token = token
 
     # -- pulling --------------------------------------------------------------------------
 
@@ -319,21 +394,44 @@ class DouyinChannel:
 
     # -- pushes and mapping ---------------------------------------------------------------
 
+    async def fetch_order(self, external_id: str) -> RawRecord | None:
+        """One shop order's newest version (``order.orderDetail``), or None if not found."""
+        try:
+            data = await self.call(DETAIL_METHOD, {"shop_order_id": external_id})
+        except DouyinApiError as exc:
+            if exc.sub_code in _NOT_FOUND_SUB_CODES or "不存在" in exc.msg:
+                return None
+            raise
+        detail = data.get("shop_order_detail")
+        if detail is None:
+            return None
+        record = self._record(detail)
+        if record.external_id != external_id:
+            raise ChannelUnavailable(
+                f"douyin channel {self.name!r}: {DETAIL_METHOD} for {external_id} answered "
+                f"order {record.external_id}"
+            )
+        return record
+
     def verify_webhook(
         self, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> WebhookDelivery:
-        """Verify a push; keep its order ids as hints; return it with no records."""
+        """Verify a push; return it with its order ids as hints (no records)."""
         verified = self._verifier.verify(headers, body, now)
         messages = verified.payload if isinstance(verified.payload, list) else [verified.payload]
+        ids: list[str] = []
         for message in messages:
             hint = _hint(message)
             if hint is not None:
                 self._hints.append(hint)
-        return verified.delivery
+                if hint.order_id not in ids:
+                    ids.append(hint.order_id)
+        return verified.delivery.model_copy(update={"hints": tuple(ids)})
 
     def take_push_hints(self) -> list[PushHint]:
         """The hints of the pushes verified since the last call (and forget them)."""
-        hints, self._hints = self._hints, []
+        hints = list(self._hints)
+        self._hints.clear()
         return hints
 
     def map_order(self, record: RawRecord) -> MappedOrder:

@@ -33,9 +33,20 @@ Paging is forward (page 1, 2, ...). An order modified while we page leaves the w
 and one may be skipped; every page reports JD's *current* total, and when the totals of
 a window differ the intake's count check re-scans it, so a skip fails closed.
 
-Token refresh (JD's OAuth ``refresh_token`` endpoint lives on another host) is not done
-here: :meth:`JdChannel.refresh_credentials` raises ChannelAuthExpired. JD pushes
-(JMQ messages) are not HTTP webhooks: :meth:`JdChannel.verify_webhook` refuses.
+Token refresh: with a ``refresh_token`` in the config, :meth:`JdChannel.refresh_credentials`
+posts JOS's OAuth 2 refresh-token grant to ``oauth_url`` (JD's OAuth host, not the
+gateway; see :mod:`.client` for what is public and what is assumed) and uses the new
+access token from the next call on. JD's access tokens last about a year for
+self-developed apps and shorter for ISV apps; the refresh token's own lifetime is not
+published for every app type, so ``refresh_token_expires_at`` is optional and taken from
+the answer when JD names it. Without a (live) refresh token a refresh raises
+ChannelAuthExpired naming what the seller must do. The adapter implements
+:class:`ordercore.ports.channels.TokenCarrier`: the core saves refreshed tokens and
+restores them after a restart. JD pushes (JMQ messages) are not HTTP webhooks:
+:meth:`JdChannel.verify_webhook` refuses.
+
+Extra config keys for the refresh: ``refresh_token``, ``refresh_token_expires_at`` and
+``oauth_url`` (default :data:`OAUTH_URL`).
 """
 
 from __future__ import annotations
@@ -59,25 +70,36 @@ from ordercore.domain.channels import (
 )
 from ordercore.errors import (
     ChannelUnavailable,
+    FieldError,
     OrderCoreError,
 )
 from ordercore.ports.clock import Clock, SystemClock
 
-from .._platform.config import TOKEN_NUMBERS, check_token_config
-from .._platform.credentials import FixedTokenChannel
+from .._platform.config import TOKEN_NUMBERS, aware, check_token_config
+from .._platform.credentials import (
+    REFRESH_KEYS,
+    RefreshingTokenChannel,
+    TokenGrant,
+    TokenState,
+    epoch_time,
+    refresh_config_errors,
+)
+from .._platform.gateway import check_gateway_url
 from .._platform.times import format_top_time, inclusive_bounds, parse_top_time
 from .client import JosApiError, JosClient
 from .mapping import JD_STATUSES, ORDER_FIELDS, map_jd_order
 
-__all__ = ["SEARCH_METHOD", "JdChannel", "JdPushNotSupported"]
+__all__ = ["OAUTH_URL", "SEARCH_METHOD", "JdChannel", "JdPushNotSupported"]
 
 logger = logging.getLogger("ordercore.channels.jd")
 
 SEARCH_METHOD: Final = "jingdong.pop.order.search"
-_SECRET_KEYS: Final = frozenset({"app_secret", "access_token"})
+OAUTH_URL: Final = "https://open-oauth.jd.com/oauth2/refresh_token"
+"""JD's OAuth host's refresh endpoint (public)."""
+_SECRET_KEYS: Final = frozenset({"app_secret", "access_token", "refresh_token"})
 _REQUIRED: Final = ("app_key", "app_secret", "access_token", "gateway_url")
 _KNOWN_KEYS: Final = frozenset(
-    {*_REQUIRED, *TOKEN_NUMBERS, "access_token_expires_at"},
+    {*_REQUIRED, *TOKEN_NUMBERS, *REFRESH_KEYS, "access_token_expires_at", "oauth_url"},
 )
 
 
@@ -85,11 +107,14 @@ class JdPushNotSupported(OrderCoreError, NotImplementedError):
     """JD pushes arrive as JMQ messages, not as signed HTTP webhooks."""
 
 
-class JdChannel(FixedTokenChannel[JosClient]):
-    """A ChannelPort for one JD POP shop over JOS (see the module docstring)."""
+class JdChannel(RefreshingTokenChannel[JosClient]):
+    """A ChannelPort (and TokenCarrier) for one JD POP shop over JOS (see the module)."""
 
     kind = "jd"
-    refresh_subject = "JD access tokens"
+    reauthorise = (
+        "in the JD app's authorisation page, then put the new access_token and "
+        "refresh_token in the channel config"
+    )
 
     def __init__(
         self,
@@ -109,9 +134,10 @@ class JdChannel(FixedTokenChannel[JosClient]):
             required=_REQUIRED,
             secret_keys=_SECRET_KEYS,
             known=_KNOWN_KEYS,
+            extra=_oauth_errors,
         )
         self._clock: Clock = clock or SystemClock()
-        self._expires_at = expires
+        self._oauth_url = str(config.get("oauth_url") or OAUTH_URL).strip()
         self._page_size = int(values["page_size"])
         self.limits = ChannelLimits(
             max_window=timedelta(days=1),
@@ -135,6 +161,14 @@ class JdChannel(FixedTokenChannel[JosClient]):
             clock=self._clock,
             transport=transport,
         )
+        self._tokens = TokenState(
+            access_name="access_token",
+            access_token=str(config["access_token"]).strip(),
+            expires_at=expires,
+            refresh_token=str(config.get("refresh_token") or "").strip() or None,
+            refresh_expires_at=aware(config.get("refresh_token_expires_at") or "") or None,
+            on_secret=self._client.add_secret,
+        )
 
     def __repr__(self) -> str:
         return f"JdChannel({self.name!r}, gateway_url={self._client.gateway_url!r})"
@@ -143,6 +177,25 @@ class JdChannel(FixedTokenChannel[JosClient]):
     def client(self) -> JosClient:
         """The JOS client (for calls this adapter does not wrap)."""
         return self._client
+
+    async def _refresh_grant(self, refresh_token: str, now: datetime) -> TokenGrant:
+        data = await self._client.refresh_grant(self._oauth_url, refresh_token)
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise self._malformed("no access_token")
+        refresh = data.get("refresh_token")
+        refresh_expires = epoch_time(data.get("refresh_token_expires"), milliseconds=True)
+        if refresh_expires is None and data.get("refresh_expires_in") not in (None, ""):
+            refresh_expires = self._expiry(now, None, data.get("refresh_expires_in"))
+        return TokenGrant(
+            access_token=token,
+            expires_at=self._expiry(now, None, data.get("expires_in")),
+            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            refresh_expires_at=refresh_expires,
+        )
+
+    def _use_access_token(self, token: str) -> None:
+        self._client.set_access_token(token)
 
     async def platform_time(self) -> datetime:
         """The local clock in UTC (JOS has no clock API this adapter uses; see the module)."""
@@ -222,6 +275,17 @@ class JdChannel(FixedTokenChannel[JosClient]):
     def map_order(self, record: RawRecord) -> MappedOrder:
         """Map a fetched order (see :mod:`.mapping`)."""
         return map_jd_order(record)
+
+
+def _oauth_errors(config: Mapping[str, object]) -> list[FieldError]:
+    errors = refresh_config_errors(config)
+    url = config.get("oauth_url")
+    if url not in (None, ""):
+        try:
+            check_gateway_url("jd", str(url))
+        except ValueError:
+            errors.append(FieldError("oauth_url", "must be an http(s) URL", url))
+    return errors
 
 
 def _count(channel: str, raw: object) -> int:

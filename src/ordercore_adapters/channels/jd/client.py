@@ -22,7 +22,20 @@ Public: the error shape ``{"error_response": {"code", "zh_desc", "en_desc"}}``; 
 re-checked against a copy here). **Assumed**: the rate-limit codes (JOS
 publishes per-API flow control but not a code this adapter could rely on) and that JOS
 names no wait time, so the client waits a fixed ``rate_limit_wait``; the transient codes.
-Secrets (app secret, access token) never appear in a repr, a log line or an error.
+Secrets (app secret, access token, refresh token) never appear in a repr, a log line or
+an error.
+
+Token refresh (:meth:`JosClient.refresh_grant`) goes to JD's OAuth host, not the gateway
+(public: the JOS OAuth 2 refresh-token grant, ``/oauth2/refresh_token`` on
+``open-oauth.jd.com``, params ``app_key, app_secret, grant_type=refresh_token,
+refresh_token``; the answer carries ``access_token``, ``expires_in`` in seconds,
+``refresh_token``, ``scope``, ``open_id``/``uid`` and ``time`` in epoch ms). **Assumed**:
+that a form POST is accepted (the public examples send a GET query string; a POST keeps
+the app secret and the refresh token out of URLs, proxies' access logs and httpx's
+request log); that a refusal is ``{"code": non-zero, "msg": ...}`` (any refusal of a
+refresh grant is treated as "the seller must authorise again"); that the answer may
+name the refresh token's own expiry as ``refresh_token_expires`` (epoch ms) or
+``refresh_expires_in`` (seconds); JD publishes neither for every app type.
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, OrderCoreEr
 from ordercore.ports.clock import Clock
 
 from .._platform.gateway import GatewayClient
-from .._platform.retry import Banned, Transient
+from .._platform.retry import Banned, Transient, post_form
 from .._platform.signing import md5_sign
 from .._platform.times import format_top_time
 
@@ -134,6 +147,64 @@ class JosClient(GatewayClient):
         return (
             f"JosClient(channel={self.channel!r}, app_key={self.app_key!r}, "
             f"gateway_url={self.gateway_url!r})"
+        )
+
+    def set_access_token(self, token: str) -> None:
+        """Use a new access token (after a refresh or a restore)."""
+        self._scrubber.add(token)
+        self._token = token
+
+    def add_secret(self, value: str) -> None:
+        """Scrub ``value`` (a refresh token, say) from every message this client makes."""
+        self._scrubber.add(value)
+
+    async def refresh_grant(self, oauth_url: str, refresh_token: str) -> dict[str, Any]:
+        """POST the refresh-token grant to JD's OAuth host; the answer's JSON object.
+
+        Raises ChannelAuthExpired when JD refuses the grant (the refresh token is spent,
+        expired or revoked), ChannelUnavailable after retries on transient failures.
+        """
+        what = "oauth2/refresh_token"
+        form = {
+            "app_key": self.app_key,
+            "app_secret": self._secret,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+        }
+
+        def refused(status: int) -> ChannelAuthExpired:
+            return ChannelAuthExpired(
+                f"jd channel {self.channel!r}: JD's OAuth host refused to refresh the token "
+                f"(HTTP {status}); the seller must authorise the app again"
+            )
+
+        async def once() -> dict[str, Any]:
+            data = await post_form(
+                self._http,
+                oauth_url,
+                form,
+                method=what,
+                http_timeout=self.timeout,
+                refused=refused,
+            )
+            code = str(data.get("code", "0"))
+            if code not in ("0", ""):
+                msg = self.redact(str(data.get("msg") or data.get("error_description") or ""))
+                logger.info("jd channel %r: the token refresh answered code %s", self.channel, code)
+                raise ChannelAuthExpired(
+                    f"jd channel {self.channel!r}: JD refused to refresh the token ({code} "
+                    f"{msg}); the seller must authorise the app again"
+                )
+            return data
+
+        return await self._retrying(
+            once,
+            what,
+            too_limited=lambda _seconds, waited: JdRateLimited(
+                f"jd channel {self.channel!r}: {what} is still rate limited after waiting "
+                f"{waited:g} s; try again later"
+            ),
+            limited_by=" by JD's OAuth host",
         )
 
     def signed_form(self, method: str, params: Mapping[str, object]) -> dict[str, str]:

@@ -42,8 +42,20 @@ read twice (the intake dedups it), never skipped. Every page reports the *curren
 ``total_count``; when the totals of a window differ, the intake re-scans it, so an
 order entering the window mid-scan fails closed too.
 
-Token refresh is not done by this adapter (:meth:`PinduoduoChannel.refresh_credentials`
-raises ChannelAuthExpired), and pushes (Pinduoduo's message service) are not taken as
+Token refresh: with a ``refresh_token`` in the config (optional
+``refresh_token_expires_at``), :meth:`PinduoduoChannel.refresh_credentials` calls
+``pdd.pop.auth.token.refresh`` through the signed router (public: business param
+``refresh_token``, no access token; the answer ``pop_auth_token_refresh_response``
+carries ``access_token``, ``expires_at``, ``refresh_token``,
+``refresh_token_expires_at`` in unix seconds, and ``r1``/``r2``/``w1``/``w2``
+``_expires_at`` per scope). **Assumed**: that a refused refresh (a spent, expired or
+revoked refresh token) answers an ``error_response`` whose code this adapter need not
+know: any refusal of ``pdd.pop.auth.token.refresh`` is taken as "the seller must
+authorise again" (ChannelAuthExpired); that the scopes' expiries bound what the token
+can read (they are tracked like the token's own). The refresh token's expiry is tracked
+apart (``CredentialStatus.refresh_expires_at``). The adapter implements
+:class:`ordercore.ports.channels.TokenCarrier`, so the core saves refreshed tokens and
+restores them after a restart. Pushes (Pinduoduo's message service) are not taken as
 HTTP webhooks.
 """
 
@@ -66,26 +78,43 @@ from ordercore.domain.channels import (
     WebhookDelivery,
 )
 from ordercore.errors import (
+    ChannelAuthExpired,
     ChannelUnavailable,
     FieldError,
     OrderCoreError,
 )
 from ordercore.ports.clock import Clock, SystemClock
 
-from .._platform.config import TOKEN_NUMBERS, check_token_config
-from .._platform.credentials import FixedTokenChannel
+from .._platform.config import TOKEN_NUMBERS, aware, check_token_config
+from .._platform.credentials import (
+    REFRESH_KEYS,
+    RefreshingTokenChannel,
+    TokenGrant,
+    TokenState,
+    epoch_time,
+    refresh_config_errors,
+)
 from .._platform.times import inclusive_bounds, parse_top_time
-from .client import PddClient
+from .client import PddApiError, PddClient
 from .mapping import AMOUNT_UNITS, map_pdd_order
 
-__all__ = ["INCREMENT_API", "PddPushNotSupported", "PinduoduoChannel", "pdd_bounds"]
+__all__ = [
+    "INCREMENT_API",
+    "REFRESH_API",
+    "PddPushNotSupported",
+    "PinduoduoChannel",
+    "pdd_bounds",
+]
 
 INCREMENT_API: Final = "pdd.order.number.list.increment.get"
 INCREMENT_KEY: Final = "order_sn_increment_get_response"
-_SECRET_KEYS: Final = frozenset({"client_secret", "access_token"})
+REFRESH_API: Final = "pdd.pop.auth.token.refresh"
+REFRESH_KEY: Final = "pop_auth_token_refresh_response"
+_SCOPES: Final = ("r1", "r2", "w1", "w2")
+_SECRET_KEYS: Final = frozenset({"client_secret", "access_token", "refresh_token"})
 _REQUIRED: Final = ("client_id", "client_secret", "access_token", "gateway_url")
 _KNOWN_KEYS: Final = frozenset(
-    {*_REQUIRED, *TOKEN_NUMBERS, "access_token_expires_at", "amount_unit"}
+    {*_REQUIRED, *TOKEN_NUMBERS, *REFRESH_KEYS, "access_token_expires_at", "amount_unit"}
 )
 
 
@@ -99,10 +128,14 @@ def pdd_bounds(window: TimeWindow) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
-class PinduoduoChannel(FixedTokenChannel[PddClient]):
-    """A ChannelPort for one Pinduoduo shop (see the module docstring)."""
+class PinduoduoChannel(RefreshingTokenChannel[PddClient]):
+    """A ChannelPort (and TokenCarrier) for one Pinduoduo shop (see the module docstring)."""
 
     kind = "pinduoduo"
+    reauthorise = (
+        "through the app's authorisation link in the Pinduoduo merchant back office, then "
+        "put the new access_token and refresh_token in the channel config"
+    )
 
     def __init__(
         self,
@@ -122,11 +155,10 @@ class PinduoduoChannel(FixedTokenChannel[PddClient]):
             required=_REQUIRED,
             secret_keys=_SECRET_KEYS,
             known=_KNOWN_KEYS,
-            extra=_amount_unit_errors,
+            extra=lambda raw: [*_amount_unit_errors(raw), *refresh_config_errors(raw)],
         )
         self._amount_unit = str(config.get("amount_unit") or "yuan")
         self._clock: Clock = clock or SystemClock()
-        self._expires_at = expires
         self._page_size = int(values["page_size"])
         self.limits = ChannelLimits(
             max_window=timedelta(minutes=30),
@@ -150,6 +182,14 @@ class PinduoduoChannel(FixedTokenChannel[PddClient]):
             clock=self._clock,
             transport=transport,
         )
+        self._tokens = TokenState(
+            access_name="access_token",
+            access_token=str(config["access_token"]).strip(),
+            expires_at=expires,
+            refresh_token=str(config.get("refresh_token") or "").strip() or None,
+            refresh_expires_at=aware(config.get("refresh_token_expires_at") or "") or None,
+            on_secret=self._client.add_secret,
+        )
 
     def __repr__(self) -> str:
         return f"PinduoduoChannel({self.name!r}, gateway_url={self._client.gateway_url!r})"
@@ -158,6 +198,38 @@ class PinduoduoChannel(FixedTokenChannel[PddClient]):
     def client(self) -> PddClient:
         """The client (for calls this adapter does not wrap)."""
         return self._client
+
+    async def _refresh_grant(self, refresh_token: str, now: datetime) -> TokenGrant:
+        try:
+            body = await self._client.call(
+                REFRESH_API, {"refresh_token": refresh_token}, key=REFRESH_KEY, with_token=False
+            )
+        except PddApiError as exc:
+            raise ChannelAuthExpired(
+                f"pinduoduo channel {self.name!r}: the platform refused to refresh the token "
+                f"({exc.code}); the seller must authorise the app again ({self.reauthorise})"
+            ) from exc
+        token = body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise self._malformed("no access_token")
+        refresh = body.get("refresh_token")
+        scopes = {
+            scope: moment
+            for scope in _SCOPES
+            if (moment := epoch_time(body.get(f"{scope}_expires_at"))) is not None
+        }
+        return TokenGrant(
+            access_token=token,
+            expires_at=self._expiry(
+                now, epoch_time(body.get("expires_at")), body.get("expires_in")
+            ),
+            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            refresh_expires_at=epoch_time(body.get("refresh_token_expires_at")),
+            scopes=scopes,
+        )
+
+    def _use_access_token(self, token: str) -> None:
+        self._client.set_access_token(token)
 
     async def platform_time(self) -> datetime:
         """Pinduoduo's clock (``pdd.time.get``) in UTC."""

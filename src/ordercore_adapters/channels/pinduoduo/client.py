@@ -136,6 +136,15 @@ class PddClient(GatewayClient):
             f"gateway_url={self.gateway_url!r})"
         )
 
+    def set_access_token(self, token: str) -> None:
+        """Use a new access token (after a refresh or a restore)."""
+        self._scrubber.add(token)
+        self._token = token
+
+    def add_secret(self, value: str) -> None:
+        """Scrub ``value`` (a refresh token, say) from every message this client makes."""
+        self._scrubber.add(value)
+
     def signed_form(
         self, api: str, params: Mapping[str, object], *, with_token: bool = True
     ) -> dict[str, str]:

@@ -65,6 +65,7 @@ import httpx
 
 from ordercore.domain.channels import (
     ChannelLimits,
+    ChannelTokens,
     CredentialStatus,
     MappedOrder,
     Page,
@@ -83,7 +84,7 @@ from ordercore.errors import (
 from ordercore.ports.clock import Clock, SystemClock
 
 from .._platform.config import aware, shown, unknown_keys
-from .._platform.credentials import ClientOwner
+from .._platform.credentials import AS_CONFIGURED, ClientOwner, fingerprint
 from .._platform.times import inclusive_bounds
 from .client import TopApiError, TopClient
 from .mapping import TRADE_FIELDS, map_trade
@@ -177,6 +178,8 @@ class TaobaoChannel(ClientOwner[TopClient]):
         )
         if self._refresh_token:
             self._client.add_secret(self._refresh_token)
+        self._origin = fingerprint(settings.session)
+        self._refreshed_at = AS_CONFIGURED
 
     def __repr__(self) -> str:
         return f"TaobaoChannel({self.name!r}, gateway_url={self._client.gateway_url!r})"
@@ -198,6 +201,7 @@ class TaobaoChannel(ClientOwner[TopClient]):
             channel=self.name,
             expires_at={"session": self._session_expires_at, **self._scope_expires_at},
             refreshable=refreshable,
+            refresh_expires_at=self._refresh_expires_at if self._refresh_token else None,
         )
 
     async def refresh_credentials(self) -> CredentialStatus:
@@ -206,7 +210,8 @@ class TaobaoChannel(ClientOwner[TopClient]):
         TOP session keys are otherwise renewed only by the seller authorising the app
         again, so without a (live) refresh token this raises ChannelAuthExpired. The new
         session and refresh token live in this object only (persisting them is left to
-        the caller; see the channel's docs).
+        the caller: :class:`ordercore.services.credentials.CredentialService` saves them
+        through :meth:`export_tokens`).
         """
         now = self._clock.now()
         if not self._refresh_token:
@@ -262,6 +267,44 @@ class TaobaoChannel(ClientOwner[TopClient]):
         self._refresh_expires_at = _token_time(
             token, "refresh_token_valid_time", "re_expires_in", now
         )
+        self._refreshed_at = now
+
+    def export_tokens(self) -> ChannelTokens:
+        """The session, refresh token and expiries held now (a TokenCarrier)."""
+        tokens = {"session": self._client.session}
+        expires = {"session": self._session_expires_at, **self._scope_expires_at}
+        if self._refresh_token:
+            tokens["refresh_token"] = self._refresh_token
+            if self._refresh_expires_at is not None:
+                expires["refresh_token"] = self._refresh_expires_at
+        return ChannelTokens(
+            channel=self.name,
+            origin=self._origin,
+            tokens=tokens,
+            expires_at=expires,
+            refreshed_at=self._refreshed_at,
+        )
+
+    def restore_tokens(self, tokens: ChannelTokens) -> bool:
+        """Use saved tokens when newer and of the configured session's origin."""
+        session = tokens.secret("session")
+        if (
+            tokens.channel != self.name
+            or tokens.origin != self._origin
+            or tokens.refreshed_at <= self._refreshed_at
+            or not session
+        ):
+            return False
+        expires = dict(tokens.expires_at)
+        self._client.set_session(session)
+        self._session_expires_at = expires.pop("session", self._session_expires_at)
+        self._refresh_expires_at = expires.pop("refresh_token", None)
+        self._scope_expires_at = expires
+        self._refresh_token = tokens.secret("refresh_token")
+        if self._refresh_token:
+            self._client.add_secret(self._refresh_token)
+        self._refreshed_at = tokens.refreshed_at
+        return True
 
     # -- pulling ----------------------------------------------------------------------------
 

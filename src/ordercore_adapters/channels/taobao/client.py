@@ -147,6 +147,11 @@ class TopClient(GatewayClient):
             f"gateway_url={self.gateway_url!r}, sign_method={self.sign_method!r})"
         )
 
+    @property
+    def session(self) -> str:
+        """The session key in use (a secret: never log or quote it)."""
+        return self._session or ""
+
     def set_session(self, session: str) -> None:
         """Use a new session key (after a refresh)."""
         self._session = session

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from ordercore.domain.channels import ChannelTokens
 from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 
@@ -170,6 +171,28 @@ class MemoryIntake:
                 fresh.add(message_id)
                 log.append((self._restore, deliveries, key, None))
         return fresh
+
+    # -- channel tokens (refreshed credentials) ------------------------------------------
+
+    async def save_channel_tokens(self, tokens: ChannelTokens) -> bool:
+        """Keep refreshed tokens unless newer ones of the same origin are stored."""
+        log = self._log()
+        saved = self._state.channel_tokens
+        current = saved.get(tokens.channel)
+        if (
+            current is not None
+            and current.origin == tokens.origin
+            and current.refreshed_at >= tokens.refreshed_at
+        ):
+            return False
+        saved[tokens.channel] = tokens
+        log.append((self._restore, saved, tokens.channel, current))
+        return True
+
+    async def load_channel_tokens(self, channel: str) -> ChannelTokens | None:
+        """The channel's saved tokens, if any."""
+        self._log()
+        return self._state.channel_tokens.get(channel)
 
     @staticmethod
     def _restore(table: dict[object, object], key: object, previous: object | None) -> None:

@@ -336,20 +336,98 @@ class MemoryInventory:
         return draft, True
 
     async def reserve_batch(self, drafts: Sequence[Reservation]) -> BatchResult:
-        """Grant one-line drafts of one (sku, warehouse) in order while they fit."""
+        """Grant one-line drafts of one (sku, warehouse) in order while they fit.
+
+        Refusals of the same quantity share one InsufficientStock (see the port).
+        """
         key = batch_key(drafts)
+        level = self._level(*key)
+        if level is None or key[0] in self._state.sales:
+            outcomes = await self._reserve_each(drafts)
+        else:
+            outcomes = self._reserve_plain(self._log(), key, level, drafts)
+        sellable = 0 if level is None else max(0, level.on_hand - level.reserved - level.safety)
+        sale = self._state.sales.get(key[0])
+        if sale is not None and sale.cap is not None:
+            sellable = min(sellable, max(0, sale.cap - sale.sold))
+        return BatchResult(tuple(outcomes), sellable)
+
+    async def _reserve_each(self, drafts: Sequence[Reservation]) -> list[Reservation | Exception]:
+        """The general batch: each draft through reserve() (flash-sale limits, unknown SKU)."""
         outcomes: list[Reservation | Exception] = []
         for draft in drafts:
             try:
                 outcomes.append((await self.reserve(draft))[0])
             except (InsufficientStock, UnknownSku, BuyerLimitExceeded, InvalidReservation) as exc:
                 outcomes.append(exc)
-        level = self._level(*key)
-        sellable = 0 if level is None else max(0, level.on_hand - level.reserved - level.safety)
-        sale = self._state.sales.get(key[0])
-        if sale is not None and sale.cap is not None:
-            sellable = min(sellable, max(0, sale.cap - sale.sold))
-        return BatchResult(tuple(outcomes), sellable)
+        return outcomes
+
+    def _reserve_plain(
+        self,
+        log: UndoLog,
+        key: tuple[str, str],
+        level: Level,
+        drafts: Sequence[Reservation],
+    ) -> list[Reservation | Exception]:
+        """A batch on a level without a flash sale: one pass, one counter update, one undo."""
+        reservations, expiry = self._state.reservations, self._state.expiry
+        push = heapq.heappush
+        outcomes: list[Reservation | Exception] = []
+        granted: list[Reservation] = []
+        refusals: dict[tuple[int, int], Exception] = {}
+        sellable = level.on_hand - level.reserved - level.safety
+        total = 0
+        for draft in drafts:
+            order_id = draft.order_id
+            existing = reservations.get(order_id)
+            if existing is not None:  # also a repeat of an order granted earlier in the batch
+                outcomes.append(existing)
+                continue
+            quantity = draft.lines[0].quantity
+            if quantity <= 0 or quantity > sellable:
+                outcomes.append(self._refusal(refusals, key, quantity, sellable))
+                continue
+            if draft.status is not _ACTIVE:
+                draft = self._active(draft)
+            sellable -= quantity
+            total += quantity
+            reservations[order_id] = draft
+            granted.append(draft)
+            outcomes.append(draft)
+            if draft.expires_at is not None:
+                push(expiry, (draft.expires_at, order_id))
+        if granted:
+            level.reserved += total
+            log.append((self._undo_plain, level, granted, total))
+        return outcomes
+
+    @staticmethod
+    def _refusal(
+        refusals: dict[tuple[int, int], Exception],
+        key: tuple[str, str],
+        quantity: int,
+        sellable: int,
+    ) -> Exception:
+        if quantity <= 0:
+            return InvalidReservation([FieldError("lines[0].quantity", "must be > 0", quantity)])
+        available = max(sellable, 0)
+        refusal = refusals.get((quantity, available))
+        if refusal is None:
+            refusal = InsufficientStock(*key, quantity, available)
+            refusals[quantity, available] = refusal
+        return refusal
+
+    @staticmethod
+    def _active(draft: Reservation) -> Reservation:
+        if draft.status != _ACTIVE:
+            raise ValueError(f"a reservation draft must be active, not {draft.status!r}")
+        return replace(draft, status=_ACTIVE)  # a plain "active" string
+
+    def _undo_plain(self, level: Level, granted: list[Reservation], total: int) -> None:
+        reservations = self._state.reservations
+        for draft in granted:
+            del reservations[draft.order_id]
+        level.reserved -= total
 
     async def reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
         """The reservations of the orders that have one."""

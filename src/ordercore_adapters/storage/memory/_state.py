@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeAlias
 
+from ordercore.domain.channels import ChannelTokens
 from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 from ordercore.domain.inventory import Reservation, StockLevel
 from ordercore.domain.orders import Order
+from ordercore.domain.outbox import OutboxTask
+from ordercore.domain.tickets import Ticket, TicketTask
 
 __all__ = [
     "Level",
@@ -136,3 +139,17 @@ class MemoryState:
     """(channel, message id) -> when it was first received."""
     reviews: dict[str, ReviewEntry] = field(default_factory=dict)
     """The review queue by order id, resolved entries included."""
+    channel_tokens: dict[str, ChannelTokens] = field(default_factory=dict)
+    """Each channel's refreshed tokens, by channel name."""
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    ticket_keys: dict[str, str] = field(default_factory=dict)
+    """Key of each active ticket -> its id (one active ticket per key)."""
+    ticket_tasks: dict[str, TicketTask] = field(default_factory=dict)
+    ticket_task_keys: dict[str, str] = field(default_factory=dict)
+    """Task key -> task id (scheduling is idempotent per key)."""
+    outbox: dict[str, OutboxTask] = field(default_factory=dict)
+    """Outbox tasks by id, in insertion (seq) order."""
+    outbox_keys: dict[str, str] = field(default_factory=dict)
+    """Idempotency key -> task id."""
+    outbox_seq: list[int] = field(default_factory=lambda: [0])
+    """The last seq handed out (never reused, like a SQL sequence: not undone)."""

@@ -13,14 +13,18 @@ from ordercore.ports.storage import (
     IntakeRepository,
     InventoryRepository,
     OrderRepository,
+    OutboxRepository,
     Storage,
+    TicketRepository,
     UnitOfWork,
 )
 
 from ._intake import MemoryIntake
 from ._inventory import MemoryInventory
 from ._orders import MemoryOrders
+from ._outbox import MemoryOutbox
 from ._state import MemoryState, UndoLog, closed_unit
+from ._tickets import MemoryTickets
 
 __all__ = ["MemoryStorage", "MemoryUnitOfWork"]
 
@@ -37,7 +41,7 @@ class MemoryUnitOfWork:
     usable, as a new transaction.
     """
 
-    __slots__ = ("_entered", "_lock", "intake", "inventory", "log", "orders")
+    __slots__ = ("_entered", "_lock", "intake", "inventory", "log", "orders", "outbox", "tickets")
 
     def __init__(self, state: MemoryState, lock: anyio.Lock) -> None:
         self._lock = lock
@@ -47,6 +51,8 @@ class MemoryUnitOfWork:
         self.inventory: InventoryRepository = MemoryInventory(state, self)
         self.orders: OrderRepository = MemoryOrders(state, self)
         self.intake: IntakeRepository = MemoryIntake(state, self)
+        self.tickets: TicketRepository = MemoryTickets(state, self)
+        self.outbox: OutboxRepository = MemoryOutbox(state, self)
 
     async def __aenter__(self) -> Self:
         if self._entered:

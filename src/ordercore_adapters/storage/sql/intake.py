@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row
 
+from ordercore.domain.channels import ChannelTokens
 from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 from ordercore_adapters.storage.sql.statements import Statements
+from ordercore_adapters.storage.sql.tokens import from_row, to_row, token_statements
 
 if TYPE_CHECKING:
     from ordercore_adapters.storage.sql.unit_of_work import SqlUnitOfWork
@@ -175,6 +177,23 @@ class SqlIntakeRepository:
         )
         return set(fresh)
 
+
+    # -- channel tokens (refreshed credentials; see sql/tokens.py) -------------------------
+
+    async def save_channel_tokens(self, tokens: ChannelTokens) -> bool:
+        """Keep refreshed tokens unless newer ones of the same origin are stored."""
+        statement = token_statements(self._uow.dialect).save
+        row = to_row(tokens)
+        saved = await self._uow.run(lambda conn: conn.execute(statement, row).first())
+        return saved is not None
+
+    async def load_channel_tokens(self, channel: str) -> ChannelTokens | None:
+        """The channel's saved tokens, if any."""
+        statement = token_statements(self._uow.dialect).load
+        row = await self._uow.run(
+            lambda conn: conn.execute(statement, {"p_channel": channel}).first()
+        )
+        return None if row is None else from_row(row)
 
 def _mapping(row: Row[Any]) -> dict[str, Any]:
     return dict(row._mapping)

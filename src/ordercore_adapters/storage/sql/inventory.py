@@ -86,8 +86,8 @@ class SqlInventoryRepository:
         return await self._uow.run(lambda conn: reservations.load(conn, self._sql, order_id))
 
     async def reservations(self, order_ids: Sequence[str]) -> dict[str, Reservation]:
-        """The reservations of several orders (those that have one), in one query."""
-        return await self._uow.run(lambda conn: reservations.load_many(conn, self._sql, order_ids))
+        """The reservations of several orders (those that have one)."""
+        return await self._uow.run(lambda conn: reservations.load_held(conn, self._sql, order_ids))
 
     async def transition(
         self, order_id: str, target: ReservationStatus, now: datetime

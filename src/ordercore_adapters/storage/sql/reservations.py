@@ -144,6 +144,21 @@ def load_many(
     return found
 
 
+def load_held(
+    conn: Connection, sql: Statements, order_ids: Sequence[str]
+) -> dict[str, Reservation]:
+    """Like :func:`load_many`, probing the order-id index first and loading only the hits.
+
+    Most lookups of a hot-SKU batch find nothing (new orders); the probe is an index-only
+    scan whose statement text does not change with the number of ids on PostgreSQL.
+    """
+    if not order_ids:
+        return {}
+    probe = conn.execute(sql.orders_with_reservations, {"p_orders": list(order_ids)})
+    held = [row[0] for row in probe]
+    return load_many(conn, sql, held) if held else {}
+
+
 def transition(
     conn: Connection, sql: Statements, order_id: str, target: ReservationStatus, now: datetime
 ) -> tuple[Reservation, bool] | None:

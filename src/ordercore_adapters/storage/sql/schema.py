@@ -28,17 +28,23 @@ from ordercore_adapters.storage.sql.types import JsonValue, UtcDateTime
 
 __all__ = [
     "buyer_purchases",
+    "channel_tokens",
     "flash_sales",
     "metadata",
     "orders",
+    "outbox_tasks",
     "reservation_lines",
     "reservations",
     "review_queue",
+    "screening_history",
+    "screening_results",
     "stock_levels",
     "stock_movements",
     "sync_cursors",
     "sync_rejects",
     "sync_runs",
+    "ticket_tasks",
+    "tickets",
     "webhook_deliveries",
 ]
 
@@ -242,4 +248,152 @@ review_queue = Table(
     PrimaryKeyConstraint("order_id", name="pk_review_queue"),
     # The queue lists unresolved entries (resolved_at IS NULL), lowest score, then oldest.
     Index("ix_review_queue_resolved_at_score", "resolved_at", "score", "entered_at"),
+)
+
+# -- refreshed channel credentials (migration 0005) ---------------------------------------
+
+channel_tokens = Table(
+    "channel_tokens",
+    metadata,
+    Column("channel", String(), nullable=False),
+    Column("origin", String(), nullable=False),
+    Column("tokens", JsonValue(), nullable=False),
+    Column("expires_at", JsonValue(), nullable=False),
+    Column("refreshed_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("channel", name="pk_channel_tokens"),
+)
+
+# -- exception tickets (migration 0004) ---------------------------------------------------
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", String(), nullable=False),
+    # The ticket's key while it is active, NULL otherwise: one active ticket per key.
+    Column("open_key", String(), nullable=True),
+    Column("order_id", String(), nullable=True),
+    Column("ticket_type", String(), nullable=False),
+    Column("channel", String(), nullable=False),
+    Column("severity", String(), nullable=False),
+    Column("status", String(), nullable=False),
+    Column("team", String(), nullable=False),
+    Column("assignee", String(), nullable=True),
+    Column("assigned_at", UtcDateTime(), nullable=True),
+    Column("deadline", UtcDateTime(), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    Column("outcome", String(), nullable=True),
+    Column("version", Integer(), nullable=False),
+    Column("document", Text(), nullable=False),
+    PrimaryKeyConstraint("id", name="pk_tickets"),
+    UniqueConstraint("open_key", name="uq_tickets_open_key"),
+    Index("ix_tickets_status_deadline", "status", "deadline"),
+    Index("ix_tickets_assignee_status", "assignee", "status"),
+    Index("ix_tickets_channel_opened_at", "channel", "opened_at"),
+    Index("ix_tickets_opened_at", "opened_at"),
+    Index("ix_tickets_order_id", "order_id"),
+)
+
+ticket_tasks = Table(
+    "ticket_tasks",
+    metadata,
+    Column("id", String(), nullable=False),
+    Column("key", String(), nullable=False),
+    Column("ticket_id", String(), nullable=False),
+    Column("kind", String(), nullable=False),
+    Column("state", String(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("claim", String(), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Column("payload", JsonValue(), nullable=False),
+    PrimaryKeyConstraint("id", name="pk_ticket_tasks"),
+    UniqueConstraint("key", name="uq_ticket_tasks_key"),
+    # Claiming reads pending tasks by due time, and claimed ones by lease.
+    Index("ix_ticket_tasks_state_due_at", "state", "due_at"),
+    Index("ix_ticket_tasks_ticket_id", "ticket_id"),
+)
+
+# -- the outbox of durable tasks (migration 0007) -----------------------------------------
+
+OUTBOX_OPEN = "state IN ('pending', 'running')"
+"""The claimable states; the outbox's partial indexes cover only these rows."""
+
+outbox_tasks = Table(
+    "outbox_tasks",
+    metadata,
+    Column("seq", RowId, nullable=False, autoincrement=True),
+    Column("id", String(), nullable=False),
+    Column("kind", String(), nullable=False),
+    Column("key", String(), nullable=False),
+    Column("ordering_key", String(), nullable=True),
+    Column("payload", JsonValue(), nullable=False),
+    Column("state", String(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("available_at", UtcDateTime(), nullable=False),
+    Column("lease_owner", String(), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("seq", name="pk_outbox_tasks"),
+    UniqueConstraint("id", name="uq_outbox_tasks_id"),
+    UniqueConstraint("key", name="uq_outbox_tasks_key"),
+    CheckConstraint(
+        "state IN ('pending', 'running', 'done', 'dead')", name="ck_outbox_tasks_state"
+    ),
+    CheckConstraint("attempts >= 0", name="ck_outbox_tasks_attempts"),
+    # Claims read open tasks by due time; the ordering rule looks up open tasks per key.
+    Index(
+        "ix_outbox_tasks_due",
+        "available_at",
+        "seq",
+        postgresql_where=text(OUTBOX_OPEN),
+        sqlite_where=text(OUTBOX_OPEN),
+    ),
+    Index(
+        "ix_outbox_tasks_ordering_key",
+        "ordering_key",
+        "seq",
+        postgresql_where=text(OUTBOX_OPEN),
+        sqlite_where=text(OUTBOX_OPEN),
+    ),
+    Index("ix_outbox_tasks_state_seq", "state", "seq"),
+)
+
+# -- exception screening (migration 0006) -------------------------------------------------
+
+screening_history = Table(
+    "screening_history",
+    metadata,
+    # Keyed hashes only (ordercore.domain.rules.history): never a phone or an address.
+    Column("order_id", String(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("phone_key", String(), nullable=False),
+    Column("address_key", String(), nullable=False),
+    Column("device_key", String(), nullable=False),
+    Column("buyer_key", String(), nullable=False),
+    PrimaryKeyConstraint("order_id", name="pk_screening_history"),
+    # The fraud window looks up recent orders by each key; pruning scans by time.
+    Index("ix_screening_history_phone_key_at", "phone_key", "at"),
+    Index("ix_screening_history_address_key_at", "address_key", "at"),
+    Index("ix_screening_history_device_key_at", "device_key", "at"),
+    Index("ix_screening_history_buyer_key_at", "buyer_key", "at"),
+    Index("ix_screening_history_at", "at"),
+)
+
+screening_results = Table(
+    "screening_results",
+    metadata,
+    Column("order_id", String(), nullable=False),
+    Column("screened_at", UtcDateTime(), nullable=False),
+    Column("flagged", Boolean(), nullable=False),
+    Column("result", JsonValue(), nullable=False),
+    PrimaryKeyConstraint("order_id", name="pk_screening_results"),
+    Index("ix_screening_results_flagged_screened_at", "flagged", "screened_at"),
 )

@@ -26,11 +26,19 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from ordercore.errors import StorageError
-from ordercore.ports.storage import IntakeRepository, InventoryRepository, OrderRepository
+from ordercore.ports.storage import (
+    IntakeRepository,
+    InventoryRepository,
+    OrderRepository,
+    OutboxRepository,
+    TicketRepository,
+)
 from ordercore_adapters.storage.sql.database import Database
 from ordercore_adapters.storage.sql.intake import SqlIntakeRepository
 from ordercore_adapters.storage.sql.inventory import SqlInventoryRepository
 from ordercore_adapters.storage.sql.orders import SqlOrderRepository
+from ordercore_adapters.storage.sql.outbox import SqlOutboxRepository
+from ordercore_adapters.storage.sql.tickets import SqlTicketRepository
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -51,6 +59,8 @@ class SqlUnitOfWork:
         self.inventory: InventoryRepository = SqlInventoryRepository(self, db.sql)
         self.orders: OrderRepository = SqlOrderRepository(self, db.sql)
         self.intake: IntakeRepository = SqlIntakeRepository(self, db.sql)
+        self.outbox: OutboxRepository = SqlOutboxRepository(self, db.backend)
+        self.tickets: TicketRepository = SqlTicketRepository(self)
 
     @property
     def dialect(self) -> str:
