@@ -20,6 +20,9 @@ __all__ = [
     "ChannelUnavailable",
     "CircuitOpen",
     "ConcurrencyConflict",
+    "CourierAuthFailed",
+    "CourierRejected",
+    "CourierUnavailable",
     "DuplicateOrder",
     "EventPublishFailed",
     "FieldError",
@@ -48,6 +51,7 @@ __all__ = [
     "UnknownAdapter",
     "UnknownSku",
     "UnknownTaskKind",
+    "WaybillDeferred",
 ]
 
 
@@ -381,3 +385,55 @@ class OrderNotOnHold(OrderCoreError):
         super().__init__(
             f"order {order_id!r} is {status}, not on_hold: there is no hold to release"
         )
+
+
+class CourierUnavailable(OrderCoreError):
+    """A courier could not be reached, timed out or answered with a transient error."""
+
+    transient = True
+    """Retried, counted by a breaker and failed over (see ordercore.resilience.classify)."""
+
+    def __init__(self, courier: str, operation: str, reason: str) -> None:
+        self.courier = courier
+        self.operation = operation
+        self.reason = reason
+        super().__init__(f"courier {courier!r}: {operation} failed: {reason}")
+
+
+class CourierAuthFailed(OrderCoreError):
+    """A courier refused our credentials or signature: fix the account config."""
+
+    transient = False
+    """Not retried; counted by a breaker and failed over."""
+
+    def __init__(self, courier: str, operation: str, reason: str) -> None:
+        self.courier = courier
+        self.operation = operation
+        self.reason = reason
+        super().__init__(
+            f"courier {courier!r}: {operation} refused the credentials ({reason}); "
+            "check app_key and app_secret"
+        )
+
+
+class CourierRejected(OrderCoreError):
+    """A courier refused the request itself (``code``: the courier's error code)."""
+
+    def __init__(self, courier: str, operation: str, code: str, reason: str) -> None:
+        self.courier = courier
+        self.operation = operation
+        self.code = code
+        self.reason = reason
+        super().__init__(f"courier {courier!r}: {operation} rejected with code {code!r}: {reason}")
+
+
+class WaybillDeferred(OrderCoreError):
+    """No courier in the chain can take a waybill now (every breaker is open); try later."""
+
+    transient = True
+
+    def __init__(self, order_id: str, reason: str, retry_after: float | None = None) -> None:
+        self.order_id = order_id
+        self.reason = reason
+        self.retry_after = retry_after
+        super().__init__(f"waybill of order {order_id!r} deferred: {reason}")

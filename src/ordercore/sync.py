@@ -26,6 +26,7 @@ from ordercore.ports.clock import Clock
 from ordercore.services.exceptions import ExceptionService
 from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
+from ordercore.services.outbox import OutboxService
 from ordercore.services.reservations import InventoryService
 from ordercore.services.tickets import TicketService
 
@@ -150,6 +151,16 @@ class SyncExceptions(_Bridge):
     release_hold = _blocking(ExceptionService.release_hold)
 
 
+class SyncOutbox(_Bridge):
+    """``core.outbox`` without ``await`` (inspection and redrive; enqueue needs a unit of work)."""
+
+    list = _blocking(OutboxService.list)
+    get = _blocking(OutboxService.get)
+    counts = _blocking(OutboxService.counts)
+    redrive = _blocking(OutboxService.redrive)
+    purge = _blocking(OutboxService.purge)
+
+
 class SyncOrderCore:
     """The blocking twin of :class:`OrderCore`. Make one with :meth:`open`."""
 
@@ -161,6 +172,7 @@ class SyncOrderCore:
         self.intake = SyncIntake(core.intake, portal)
         self.tickets = SyncTickets(core.tickets, portal)
         self.exceptions = SyncExceptions(core.exceptions, portal)
+        self.outbox = SyncOutbox(core.outbox, portal)
 
     @classmethod
     @contextmanager

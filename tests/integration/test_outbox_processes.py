@@ -154,7 +154,7 @@ async def test_four_worker_processes_drain_ten_thousand_tasks_despite_a_kill(
                     process.communicate()
         elapsed = time.monotonic() - started
 
-        for worker, (out, err) in zip(others, outputs, strict=True):
+        for worker, (_, err) in zip(others, outputs, strict=True):
             assert worker.returncode == 0, err
         stats = [json.loads(out) for out, _ in outputs]
 

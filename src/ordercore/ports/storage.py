@@ -36,6 +36,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from ordercore.config import Settings
 from ordercore.domain.channels import ChannelTokens
+from ordercore.domain.couriers import Waybill, WaybillRecord, WaybillState
 from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun, UpsertOutcome
 from ordercore.domain.inventory import (
@@ -66,6 +67,7 @@ __all__ = [
     "StorageFactory",
     "TicketRepository",
     "UnitOfWork",
+    "WaybillRepository",
 ]
 
 
@@ -483,9 +485,7 @@ class OutboxRepository(Protocol):
         """How many tasks are in each state (every state present, zero included)."""
         ...
 
-    async def redrive(
-        self, ids: Sequence[str] | None, now: datetime
-    ) -> builtins.list[str]:
+    async def redrive(self, ids: Sequence[str] | None, now: datetime) -> builtins.list[str]:
         """Make dead tasks pending again, due now, attempts reset; ``None``: every dead task.
 
         Returns the ids redriven (tasks that are not dead are left alone).
@@ -494,6 +494,43 @@ class OutboxRepository(Protocol):
 
     async def purge(self, finished_before: datetime, limit: int) -> int:
         """Delete up to ``limit`` done tasks finished before then; returns how many."""
+        ...
+
+
+class WaybillRepository(Protocol):
+    """The waybill of each order package, unique per (order id, package id).
+
+    ``begin`` and ``complete`` are each one conditional write, so two workers running the
+    same task, a retry and a crash all end with one record holding one waybill.
+    """
+
+    async def begin(self, order_id: str, package_id: str, now: datetime) -> WaybillRecord:
+        """Record that a waybill is being asked for; return the record as it now stands.
+
+        A new record is ``requested`` with ``attempts`` 1; an existing ``requested`` one
+        has ``attempts`` increased; a ``created`` one is returned unchanged (nothing to do).
+        """
+        ...
+
+    async def complete(
+        self, order_id: str, package_id: str, waybill: Waybill, now: datetime
+    ) -> bool:
+        """Fill in the courier's waybill if the record is still ``requested``.
+
+        False when another run completed it first (its waybill stays) or it does not exist.
+        """
+        ...
+
+    async def get(self, order_id: str, package_id: str) -> WaybillRecord | None:
+        """One package's record."""
+        ...
+
+    async def for_order(self, order_id: str) -> builtins.list[WaybillRecord]:
+        """Every package record of one order, by package id."""
+        ...
+
+    async def counts(self) -> dict[WaybillState, int]:
+        """Records per state (every state present, zero included)."""
         ...
 
 
@@ -506,6 +543,7 @@ class UnitOfWork(Protocol):
     intake: IntakeRepository
     tickets: TicketRepository
     outbox: OutboxRepository
+    waybills: WaybillRepository
 
     async def __aenter__(self) -> Self: ...
 

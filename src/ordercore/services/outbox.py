@@ -50,7 +50,7 @@ from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
 from ordercore.config import Settings
 from ordercore.domain.events import DomainEvent, EventEnvelope
-from ordercore.domain.outbox import OutboxState, OutboxTask, scrub_error
+from ordercore.domain.outbox import OPEN_STATES, OutboxState, OutboxTask, scrub_error
 from ordercore.errors import (
     FieldError,
     InvalidOutboxTask,
@@ -338,7 +338,14 @@ class OutboxWorker:
         (``idle``), or until no task is pending or running at all (``drained``)."""
         if not self.kinds:
             raise UnknownTaskKind("(any)", ())
-        self._stopping = False
+        try:
+            await self._run(stop_when)
+        finally:
+            self._stopping = False  # a stopped worker can run again
+            self._wake = anyio.Event()
+        return self.stats
+
+    async def _run(self, stop_when: StopWhen) -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(self._renew_loop)
             try:
@@ -351,7 +358,6 @@ class OutboxWorker:
                     await self._all_finished()
             finally:
                 group.cancel_scope.cancel()
-        return self.stats
 
     async def run_once(self) -> int:
         """Claim what is due now and run it to the end; return how many tasks were run."""
@@ -384,9 +390,13 @@ class OutboxWorker:
             return False
         if stop_when == "idle":
             return True
-        async with self._storage.unit_of_work() as uow:
-            counts = await uow.outbox.counts()
-        return counts[OutboxState.PENDING] + counts[OutboxState.RUNNING] == 0
+        try:
+            async with self._storage.unit_of_work() as uow:
+                left = await uow.outbox.list(states=OPEN_STATES, limit=1)
+        except OrderCoreError as exc:
+            logger.warning("outbox check failed: %s", scrub_error(str(exc)))
+            return False
+        return not left
 
     async def _claim(self, free: int) -> tuple[list[OutboxTask], str]:
         self._claims += 1
@@ -411,18 +421,22 @@ class OutboxWorker:
             by_owner: dict[str, list[str]] = {}
             for task_id, held_task in list(self._running.items()):
                 by_owner.setdefault(held_task.owner, []).append(task_id)
-            for owner, ids in by_owner.items():
-                now = self._clock.now()
-                try:
-                    async with self._storage.unit_of_work() as uow:
-                        held = await uow.outbox.renew(
+            if not by_owner:
+                continue
+            now = self._clock.now()
+            held: dict[str, set[str]] = {}
+            try:
+                async with self._storage.unit_of_work() as uow:  # one transaction per round
+                    for owner, ids in by_owner.items():
+                        held[owner] = await uow.outbox.renew(
                             ids, owner, lease_until=now + self.lease, now=now
                         )
-                        await uow.commit()
-                except OrderCoreError as exc:
-                    logger.warning("outbox lease renewal failed: %s", scrub_error(str(exc)))
-                    continue
-                for task_id in set(ids) - held:
+                    await uow.commit()
+            except OrderCoreError as exc:
+                logger.warning("outbox lease renewal failed: %s", scrub_error(str(exc)))
+                continue
+            for owner, ids in by_owner.items():
+                for task_id in set(ids) - held[owner]:
                     running = self._running.get(task_id)
                     if running is not None and running.owner == owner:
                         running.lost = True

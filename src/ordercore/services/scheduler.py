@@ -576,8 +576,9 @@ class IntakeScheduler:
         except OrderCoreError:
             return None
         now = self._clock.now()
+        warning = await self._warn_before_reauthorisation(schedule, status, now)
         if status.state(now, self._settings.credential_warning) is not CredentialState.EXPIRING:
-            return None
+            return warning
         soonest = min(status.expires_at.values())
         if status.refreshable:
             if soonest in schedule.refresh_failed_for:
@@ -610,6 +611,31 @@ class IntakeScheduler:
         )
         await self._alert(AlertLevel.WARNING, "channel.credentials_expiring", channel.name, message)
         return self._outcome("credentials", channel.name, "expiring", message=message)
+
+    async def _warn_before_reauthorisation(
+        self, schedule: ChannelSchedule, status: CredentialStatus, now: datetime
+    ) -> JobOutcome | None:
+        """Warn once when a refreshable channel's refresh token itself runs out soon.
+
+        Refreshing keeps the access token alive only until the refresh token expires;
+        after that the seller must authorise the app again, so they hear of it ahead.
+        """
+        if not status.refreshable:
+            return None
+        deadline = status.reauthorise_by()
+        if deadline is None or deadline - now > self._settings.credential_warning:
+            return None
+        if deadline in schedule.warned_for:
+            return None
+        schedule.warned_for.add(deadline)
+        message = (
+            f"{schedule.channel.name}: the refresh token expires at {deadline.isoformat()}; "
+            "the seller must authorise the app again before then"
+        )
+        await self._alert(
+            AlertLevel.WARNING, "channel.reauthorise_soon", schedule.channel.name, message
+        )
+        return self._outcome("credentials", schedule.channel.name, "expiring", message=message)
 
     # -- POS imports -----------------------------------------------------------------------
 

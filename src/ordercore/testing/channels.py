@@ -101,6 +101,8 @@ class FakePlatform:
     """The next window scan silently drops this many records (its total still counts them)."""
     credentials_expire_at: datetime = datetime(2100, 1, 1, tzinfo=UTC)
     refreshable: bool = False
+    refresh_expires_at: datetime | None = None
+    """When the refresh token itself runs out (None: unknown or never)."""
     page_requests: int = 0
 
     _index: list[tuple[datetime, str]] | None = None
@@ -149,6 +151,7 @@ class FakeChannel:
             channel=self.name,
             expires_at={"orders": self.platform.credentials_expire_at},
             refreshable=self.platform.refreshable,
+            refresh_expires_at=self.platform.refresh_expires_at,
         )
 
     async def refresh_credentials(self) -> CredentialStatus:

@@ -27,6 +27,7 @@ from ordercore.services.outbox import (
     HandlerRegistry,
     event_relay,
 )
+from ordercore.sync import SyncOrderCore
 from ordercore.testing import InMemoryEventPublisher
 from ordercore_adapters.storage.memory import MemoryStorage
 
@@ -431,3 +432,11 @@ async def test_events_are_relayed_in_order_and_retried(core: OrderCore, clock: M
     await worker.run(stop_when="drained")
     assert [envelope.id for envelope in publisher.published] == ["e0", "e1", "e2"]
     assert publisher.published[1] == events[1].envelope()
+
+
+def test_the_blocking_facade_inspects_the_outbox() -> None:
+    """SyncOrderCore.outbox counts and redrives without await."""
+    with SyncOrderCore.open("memory://") as core:
+        assert core.outbox.counts()[OutboxState.DEAD] == 0
+        assert core.outbox.redrive() == []
+        assert core.outbox.list() == []

@@ -232,6 +232,24 @@ async def test_refreshable_credentials_are_renewed_before_expiry_without_an_aler
 
 
 @pytest.mark.anyio
+async def test_a_refresh_token_running_out_warns_the_seller_once(
+    scheduler: IntakeScheduler, clock: ManualClock, notifier: RecordingNotifier
+) -> None:
+    """Refreshing cannot outlive the refresh token: its coming expiry raises one WARNING."""
+    platform = FakePlatform(
+        clock,
+        credentials_expire_at=START + timedelta(days=20),
+        refreshable=True,
+        refresh_expires_at=START + timedelta(days=2),
+    )
+    scheduler.add(FakeChannel("pdd-main", platform), NO_RECONCILE)
+    await _ticks(scheduler, clock, 4, timedelta(minutes=5))
+    warnings = [a for a in notifier.alerts if a.topic == "channel.reauthorise_soon"]
+    assert [(a.channel, a.level) for a in warnings] == [("pdd-main", AlertLevel.WARNING)]
+    assert (START + timedelta(days=2)).isoformat() in warnings[0].message
+
+
+@pytest.mark.anyio
 async def test_a_failed_refresh_alerts_once_and_polling_goes_on(
     core: OrderCore, clock: ManualClock, notifier: RecordingNotifier
 ) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol, TypeAlias
 
 from ordercore.domain.channels import ChannelTokens
+from ordercore.domain.couriers import WaybillRecord
 from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 from ordercore.domain.inventory import Reservation, StockLevel
@@ -153,3 +154,5 @@ class MemoryState:
     """Idempotency key -> task id."""
     outbox_seq: list[int] = field(default_factory=lambda: [0])
     """The last seq handed out (never reused, like a SQL sequence: not undone)."""
+    waybills: dict[tuple[str, str], WaybillRecord] = field(default_factory=dict)
+    """Waybill records by (order id, package id)."""

@@ -17,6 +17,7 @@ from ordercore.ports.storage import (
     Storage,
     TicketRepository,
     UnitOfWork,
+    WaybillRepository,
 )
 
 from ._intake import MemoryIntake
@@ -25,6 +26,7 @@ from ._orders import MemoryOrders
 from ._outbox import MemoryOutbox
 from ._state import MemoryState, UndoLog, closed_unit
 from ._tickets import MemoryTickets
+from ._waybills import MemoryWaybills
 
 __all__ = ["MemoryStorage", "MemoryUnitOfWork"]
 
@@ -41,7 +43,17 @@ class MemoryUnitOfWork:
     usable, as a new transaction.
     """
 
-    __slots__ = ("_entered", "_lock", "intake", "inventory", "log", "orders", "outbox", "tickets")
+    __slots__ = (
+        "_entered",
+        "_lock",
+        "intake",
+        "inventory",
+        "log",
+        "orders",
+        "outbox",
+        "tickets",
+        "waybills",
+    )
 
     def __init__(self, state: MemoryState, lock: anyio.Lock) -> None:
         self._lock = lock
@@ -53,6 +65,7 @@ class MemoryUnitOfWork:
         self.intake: IntakeRepository = MemoryIntake(state, self)
         self.tickets: TicketRepository = MemoryTickets(state, self)
         self.outbox: OutboxRepository = MemoryOutbox(state, self)
+        self.waybills: WaybillRepository = MemoryWaybills(state, self)
 
     async def __aenter__(self) -> Self:
         if self._entered:
