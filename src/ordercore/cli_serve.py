@@ -29,7 +29,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -53,6 +53,9 @@ from ordercore.services.scheduler import IntakeScheduler, JobOutcome
 __all__ = ["serve"]
 
 _log = logging.getLogger("ordercore.serve")
+TICKET_TIMERS = timedelta(minutes=1)
+"""How often the worker runs due ticket timers (escalations, follow-ups, SMS, alerts)."""
+
 _LEVELS = {
     AlertLevel.INFO: logging.INFO,
     AlertLevel.WARNING: logging.WARNING,
@@ -140,8 +143,9 @@ async def _serve(options: _Options) -> int:
     channels = load_channels(options.config, names=options.names or None)
     try:
         notifier = _LoggingNotifier(load_notifier(options.config))
-        async with OrderCore.open(options.url) as core:
+        async with OrderCore.open(options.url, notifier=notifier) as core:
             scheduler = IntakeScheduler.for_core(core, notifier, on_outcome=_log_outcome)
+            scheduler.add_periodic("tickets", TICKET_TIMERS, core.tickets.run_due)
             for name, channel in channels.items():
                 scheduler.add(channel, plan.channels[name])
             if not options.names:

@@ -6,6 +6,7 @@
     ordercore tasks show 4f1c... --db sqlite:///shop.db --json
     ordercore tasks redrive 4f1c... 9a2b... --db sqlite:///shop.db
     ordercore tasks redrive --all-dead --db sqlite:///shop.db
+    ordercore tasks purge --older-than-days 7 --db sqlite:///shop.db
     ordercore worker --db postgresql+psycopg://host/shop --handlers myshop.tasks:registry \\
         --events nats://127.0.0.1:4222 --processes 4
 
@@ -88,7 +89,7 @@ def _task_dict(task: OutboxTask) -> dict[str, Any]:
 
 @click.group()
 def tasks() -> None:
-    """The outbox: list, show and redrive durable tasks."""
+    """The outbox: list, show, redrive and purge durable tasks."""
 
 
 @tasks.command(name="list")
@@ -187,6 +188,30 @@ def redrive(task_ids: tuple[str, ...], url: str, all_dead: bool, as_json: bool) 
     click.echo(f"redriven {len(redriven)} task(s)" + "".join(f"\n  {i}" for i in redriven))
     if skipped:
         click.echo(f"not dead (left alone): {', '.join(skipped)}")
+
+
+@tasks.command()
+@click.option("--db", "url", metavar="URL", required=True, help=_DB_HELP)
+@click.option(
+    "--older-than-days",
+    "days",
+    type=click.FloatRange(min=0),
+    required=True,
+    help="Delete done tasks that finished more than this many days ago.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def purge(url: str, days: float, as_json: bool) -> None:
+    """Delete old done tasks (their idempotency keys can then be used again)."""
+
+    async def run() -> int:
+        async with OrderCore.open(url) as core:
+            return await core.outbox.purge(timedelta(days=days))
+
+    deleted = _guarded(url, lambda: anyio.run(run))
+    if as_json:
+        click.echo(json.dumps({"deleted": deleted}))
+    else:
+        click.echo(f"deleted {deleted} done task(s) finished more than {days:g} day(s) ago")
 
 
 def _load_registry(target: str) -> HandlerRegistry:

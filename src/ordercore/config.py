@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     default_warehouse: Annotated[str, Field(min_length=1)] = "main"
     """Warehouse used when a caller names none (a shop with a single warehouse)."""
 
+    routing_policy: Annotated[str, Field(min_length=1)] = "nearest"
+    """The warehouse routing policy ``core.routing.route`` uses when given none
+    (``nearest``, ``priority``, ``fewest_splits``, ``nearest_no_split`` or a registered one)."""
+
     expiry_batch_size: Annotated[int, Field(gt=0, le=10_000)] = 200
     """How many due reservations one sweep transaction expires (small: short locks)."""
 

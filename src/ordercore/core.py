@@ -16,10 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 from ordercore import registry
 from ordercore.config import Settings
+from ordercore.domain.exceptions import ExceptionCase
+from ordercore.domain.tickets import Ticket
 from ordercore.errors import UnknownAdapter
 from ordercore.ports.clock import Clock, OffsetClock
 from ordercore.ports.messaging import CustomerMessagePort
 from ordercore.ports.notifiers import NotifierPort
+from ordercore.ports.screening import ScreeningStoreProvider
 from ordercore.ports.storage import Storage
 from ordercore.services.credentials import CredentialService
 from ordercore.services.exceptions import ExceptionService
@@ -29,7 +32,10 @@ from ordercore.services.orders import OrderService
 from ordercore.services.outbox import OutboxService
 from ordercore.services.replay import ReplayService
 from ordercore.services.reservations import InventoryService
+from ordercore.services.stock_push import StockPushService
+from ordercore.services.routing import RoutingService
 from ordercore.services.tickets import TicketService
+from ordercore.services.warehouses import WarehouseService
 
 __all__ = ["OrderCore", "create_storage"]
 
@@ -93,6 +99,11 @@ class OrderCore:
         self.imports = ImportService(storage, clock, self.intake)
         self.replay = ReplayService(storage, clock, settings, self.intake)
         self.outbox = OutboxService(storage, clock, settings)
+        self.stock_push = StockPushService(storage, clock, self.inventory)
+        self.warehouses = WarehouseService(storage, clock, self.inventory)
+        self.routing = RoutingService(
+            storage, clock, self.inventory, default_policy=settings.routing_policy
+        )
         self.tickets = TicketService(
             storage, clock, settings.tickets, notifier=notifier, messenger=messenger
         )
@@ -102,8 +113,23 @@ class OrderCore:
             clock,
             rules=settings.exception_rules,
             notifier=notifier,
+            store=storage.screening_store()
+            if isinstance(storage, ScreeningStoreProvider)
+            else None,
+            open_ticket=self._open_ticket,
             payment_grace=settings.payment_grace,
             salt=salt.get_secret_value().encode() if salt is not None else None,
+        )
+
+    async def _open_ticket(self, case: ExceptionCase) -> Ticket:
+        """Each exception case the rules raise opens (or adds to) a ticket."""
+        return await self.tickets.open(
+            case.ticket_type,
+            case.severity,
+            order_id=case.order_id,
+            channel=case.channel,
+            reasons=case.reasons,
+            rule_ids=case.rule_ids,
         )
 
     @classmethod

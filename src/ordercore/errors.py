@@ -51,6 +51,10 @@ __all__ = [
     "UnknownAdapter",
     "UnknownSku",
     "UnknownTaskKind",
+    "UnknownWarehouse",
+    "UnresolvedAddress",
+    "Unroutable",
+    "WarehouseFeedError",
     "WaybillDeferred",
 ]
 
@@ -393,10 +397,13 @@ class CourierUnavailable(OrderCoreError):
     transient = True
     """Retried, counted by a breaker and failed over (see ordercore.resilience.classify)."""
 
-    def __init__(self, courier: str, operation: str, reason: str) -> None:
+    def __init__(
+        self, courier: str, operation: str, reason: str, retry_after: float | None = None
+    ) -> None:
         self.courier = courier
         self.operation = operation
         self.reason = reason
+        self.retry_after = retry_after
         super().__init__(f"courier {courier!r}: {operation} failed: {reason}")
 
 
@@ -437,3 +444,46 @@ class WaybillDeferred(OrderCoreError):
         self.reason = reason
         self.retry_after = retry_after
         super().__init__(f"waybill of order {order_id!r} deferred: {reason}")
+
+
+class UnresolvedAddress(OrderCoreError, LookupError):
+    """An address could not be placed on the offline region map (``value`` is masked)."""
+
+    def __init__(self, field: str, value: str, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"cannot place {field} {value!r} offline: {reason}")
+
+
+class UnknownWarehouse(OrderCoreError, LookupError):
+    """No warehouse is registered under this code."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        super().__init__(f"unknown warehouse {code!r}: register it with core.warehouses.add")
+
+
+class Unroutable(OrderCoreError):
+    """No set of active warehouses holds enough sellable stock for a line of an order."""
+
+    def __init__(self, order_id: str, sku: str, requested: int, available: int) -> None:
+        self.order_id = order_id
+        self.sku = sku
+        self.requested = requested
+        self.available = available
+        super().__init__(
+            f"order {order_id!r} cannot be routed: SKU {sku!r} needs {requested}, "
+            f"the active warehouses can sell {available} in all"
+        )
+
+
+class WarehouseFeedError(OrderCoreError):
+    """A WMS stock feed failed or answered something unusable (``transient``: retry later)."""
+
+    def __init__(self, warehouse: str, operation: str, reason: str, *, transient: bool) -> None:
+        self.warehouse = warehouse
+        self.operation = operation
+        self.reason = reason
+        self.transient = transient
+        super().__init__(f"WMS {warehouse!r}: {operation} failed: {reason}")

@@ -28,7 +28,9 @@ from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
 from ordercore.services.outbox import OutboxService
 from ordercore.services.reservations import InventoryService
+from ordercore.services.routing import RoutingService
 from ordercore.services.tickets import TicketService
+from ordercore.services.warehouses import WarehouseService
 
 __all__ = [
     "SyncExceptions",
@@ -36,7 +38,9 @@ __all__ = [
     "SyncInventory",
     "SyncOrderCore",
     "SyncOrders",
+    "SyncRouting",
     "SyncTickets",
+    "SyncWarehouses",
 ]
 
 P = ParamSpec("P")
@@ -161,6 +165,28 @@ class SyncOutbox(_Bridge):
     purge = _blocking(OutboxService.purge)
 
 
+
+class SyncRouting(_Bridge):
+    """``core.routing`` without ``await``; see RoutingService for each method."""
+
+    route = _blocking(RoutingService.route)
+    plan = _blocking(RoutingService.plan)
+    transfers = _blocking(RoutingService.transfers)
+    complete_transfer = _blocking(RoutingService.complete_transfer)
+    cancel_transfer = _blocking(RoutingService.cancel_transfer)
+
+
+class SyncWarehouses(_Bridge):
+    """``core.warehouses`` without ``await``; see WarehouseService for each method."""
+
+    add = _blocking(WarehouseService.add)
+    get = _blocking(WarehouseService.get)
+    list = _blocking(WarehouseService.list)
+    set_active = _blocking(WarehouseService.set_active)
+    apply_feed = _blocking(WarehouseService.apply_feed)
+    feed_cursor = _blocking(WarehouseService.feed_cursor)
+    sync_feed = _blocking(WarehouseService.sync_feed)
+
 class SyncOrderCore:
     """The blocking twin of :class:`OrderCore`. Make one with :meth:`open`."""
 
@@ -173,6 +199,8 @@ class SyncOrderCore:
         self.tickets = SyncTickets(core.tickets, portal)
         self.exceptions = SyncExceptions(core.exceptions, portal)
         self.outbox = SyncOutbox(core.outbox, portal)
+        self.routing = SyncRouting(core.routing, portal)
+        self.warehouses = SyncWarehouses(core.warehouses, portal)
 
     @classmethod
     @contextmanager

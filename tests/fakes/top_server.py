@@ -38,6 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fakes._http import FakeGateway, Reply
+from fakes.shelf import Shelf
 
 __all__ = [
     "APP_KEY",
@@ -55,7 +56,8 @@ SESSION = "6100fake-session-PLUGH"
 REFRESH_TOKEN = "6101fake-refresh-FROBOZZ"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _TOP_TIME = "%Y-%m-%d %H:%M:%S"
-_SESSION_METHODS = frozenset({"taobao.trades.sold.increment.get"})
+_STOCK_METHODS = frozenset({"taobao.skus.quantity.update", "taobao.item.quantity.update"})
+_SESSION_METHODS = frozenset({"taobao.trades.sold.increment.get", *_STOCK_METHODS})
 _NO_SESSION_METHODS = frozenset({"taobao.time.get", "taobao.top.auth.token.refresh"})
 FAULTS = ("5xx", "isp", "malformed", "hang")
 
@@ -184,6 +186,8 @@ class FakeTopServer(FakeGateway):
         self._ban_next: float | None = None
         self._banned_until = 0.0
         self._moves: list[_Move] = []
+        self.shelf = Shelf()
+        """Listings by ``num_iid:sku_id`` (or ``num_iid``) for stock-push tests."""
 
     # -- the contract suite's control protocol -------------------------------------------
 
@@ -237,6 +241,9 @@ class FakeTopServer(FakeGateway):
         super().fault(kind)
 
     def dispatch(self, form: dict[str, str]) -> dict[str, Any]:
+        if form.get("method") == "fake.storefront.buy":  # a buyer, not a TOP API call
+            order = self.shelf.buy(form.get("listing", ""), int(form.get("quantity", "1")))
+            return {"accepted": order is not None, "order_id": order}
         self._check_ban()
         method = form.get("method", "")
         if not method:
@@ -262,7 +269,31 @@ class FakeTopServer(FakeGateway):
             return {"time_get_response": {"time": top_time(self.now()), "request_id": "fake"}}
         if method == "taobao.top.auth.token.refresh":
             return self._refresh(form)
+        if method in _STOCK_METHODS:
+            return self._stock_update(method, form)
         return self._increment(form)
+
+    def _stock_update(self, method: str, form: dict[str, str]) -> dict[str, Any]:
+        """``taobao.skus.quantity.update`` / ``taobao.item.quantity.update``, type=1 (full)."""
+        num_iid = form.get("num_iid", "")
+        if form.get("type", "1") != "1":
+            raise _error(41, "Invalid arguments", "isv.invalid-parameter", "fake: type=1 only")
+        if method == "taobao.item.quantity.update":
+            pairs = [(num_iid, form.get("quantity", ""))]
+        else:
+            raw = [pair.partition(":") for pair in form.get("skuid_quantities", "").split(";")]
+            pairs = [(f"{num_iid}:{sku}", qty) for sku, _, qty in raw]
+            if not 1 <= len(pairs) <= 20:
+                raise _error(41, "Invalid arguments", "isv.invalid-parameter", "1..20 SKUs")
+        for listing, qty in pairs:
+            if listing not in self.shelf.quantity:
+                raise _error(15, "Remote service error", "isv.item-not-exist", listing)
+            if not qty.isdigit():
+                raise _error(41, "Invalid arguments", "isv.invalid-parameter", "quantity")
+        for listing, qty in pairs:
+            self.shelf.set(listing, int(qty))
+        key = method.removeprefix("taobao.").replace(".", "_") + "_response"
+        return {key: {"item": {"num_iid": num_iid, "modified": top_time(self.now())}}}
 
     def _check_ban(self) -> None:
         now = time.monotonic()

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fakes._http import LoopbackHttpServer, LoopbackServer, TrackingHandler
+from fakes.shelf import Shelf
 from ordercore_adapters.channels.signatures import sign_shopify, sign_standard_webhook
 
 __all__ = [
@@ -230,6 +231,8 @@ class FakeH5Store(FakeHttpServer):
         self.secrets = list(secrets)
         self.orders: dict[str, dict[str, Any]] = {}
         self.updated: dict[str, datetime] = {}
+        self.shelf = Shelf()
+        """Listings by SKU for stock-push tests (``/v1/stock``, ``/v1/listings``)."""
 
     @property
     def url(self) -> str:
@@ -276,10 +279,14 @@ class FakeH5Store(FakeHttpServer):
     def handle(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> Reply:
+        if path == "/storefront/buy":  # a buyer, not an API client
+            return _buy(self.shelf, body)
         if headers.get("authorization") != f"Bearer {self.token}" or not self.credentials_valid:
             return json_reply(401, {"error": "invalid_token", "message": "token expired"})
         if path == "/api/v1/time":
             return json_reply(200, {"now": self.now().isoformat()})
+        if path in ("/api/v1/stock", "/api/v1/listings") and method == "POST":
+            return self._stock(path, body)
         if path != "/api/v1/orders":
             return json_reply(404, {"error": "not_found"})
         since = _parse_aware(query.get("updated_since", ""))
@@ -307,6 +314,32 @@ class FakeH5Store(FakeHttpServer):
                 "orders": [self.orders[order_id] for _, order_id in chosen],
             },
         )
+
+
+    def _stock(self, path: str, body: bytes) -> Reply:
+        try:
+            items = json.loads(body)["items"]
+        except (ValueError, KeyError, TypeError):
+            return json_reply(400, {"error": "bad_request", "message": "items"})
+        results = []
+        for item in items:
+            sku = str(item.get("sku"))
+            if path.endswith("stock"):
+                error = self.shelf.set(sku, int(item.get("quantity", -1)))
+            else:
+                error = self.shelf.set_listed(sku, bool(item.get("listed")))
+            results.append({"sku": sku, "error": error})
+        return json_reply(200, {"results": results})
+
+
+def _buy(shelf: Shelf, body: bytes) -> Reply:
+    """A storefront order against a listing: accepted only while it shows enough."""
+    try:
+        ask = json.loads(body)
+        order = shelf.buy(str(ask["listing"]), int(ask.get("quantity", 1)))
+    except (ValueError, KeyError, TypeError):
+        return json_reply(400, {"error": "bad_request"})
+    return json_reply(200, {"accepted": order is not None, "order_id": order})
 
 
 # == a Shopify-style Admin API ==========================================================
@@ -384,6 +417,8 @@ class FakeShopify(FakeHttpServer):
         self.updated: dict[int, datetime] = {}
         self.bucket_used = 1
         """What the X-Shopify-Shop-Api-Call-Limit header reports as used (of 40)."""
+        self.shelf = Shelf()
+        """Inventory levels by ``location_id:inventory_item_id`` (inventory_levels/set)."""
 
     @property
     def url(self) -> str:
@@ -420,6 +455,8 @@ class FakeShopify(FakeHttpServer):
     def handle(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> Reply:
+        if path == "/storefront/buy":  # a buyer, not an API client
+            return _buy(self.shelf, body)
         if headers.get("x-shopify-access-token") != self.token or not self.credentials_valid:
             return json_reply(
                 401,
@@ -429,6 +466,8 @@ class FakeShopify(FakeHttpServer):
                 },
             )
         limit_header = {"X-Shopify-Shop-Api-Call-Limit": f"{self.bucket_used}/{BUCKET_SIZE}"}
+        if path == f"{API_PATH}/inventory_levels/set.json" and method == "POST":
+            return self._set_level(body, limit_header)
         if path == f"{API_PATH}/shop.json":
             return json_reply(
                 200, {"shop": {"id": 1, "iana_timezone": "Asia/Shanghai"}}, limit_header
@@ -482,3 +521,28 @@ class FakeShopify(FakeHttpServer):
             link = f"{self.url}/orders.json?{urlencode({'limit': limit, 'page_info': token})}"
             extra["Link"] = f'<{link}>; rel="next"'
         return json_reply(200, {"orders": [self.orders[i] for _, i in chosen]}, extra)
+
+    def _set_level(self, body: bytes, extra: dict[str, str]) -> Reply:
+        """``inventory_levels/set.json``: 422 for an unknown level, as Shopify answers."""
+        try:
+            ask = json.loads(body)
+            listing = f"{int(ask['location_id'])}:{int(ask['inventory_item_id'])}"
+            available = int(ask["available"])
+        except (ValueError, KeyError, TypeError):
+            return json_reply(400, {"errors": "location_id, inventory_item_id, available"})
+        error = self.shelf.set(listing, available)
+        if error is not None:
+            return json_reply(422, {"errors": [error]}, extra)
+        location, _, item = listing.partition(":")
+        return json_reply(
+            200,
+            {
+                "inventory_level": {
+                    "inventory_item_id": int(item),
+                    "location_id": int(location),
+                    "available": available,
+                    "updated_at": self.now().isoformat(),
+                }
+            },
+            extra,
+        )

@@ -99,3 +99,13 @@ def test_worker_needs_handlers_that_import(url: str) -> None:
     )
     assert result.exit_code == 2
     assert "support.nowhere:registry" in result.output
+
+
+def test_tasks_purge_deletes_done_tasks_past_the_retention(url: str) -> None:
+    """purge --older-than-days 0 deletes done tasks and keeps dead ones."""
+    _enqueue(url, ("test.touch", "a"), ("test.reject", "c"))
+    _invoke("worker", "--db", url, "--handlers", HANDLERS, "--until", "drained")
+    result = _invoke("tasks", "purge", "--older-than-days", "0", "--db", url, "--json")
+    assert json.loads(result.stdout) == {"deleted": 1}
+    listed = json.loads(_invoke("tasks", "list", "--db", url, "--json").stdout)
+    assert [task["key"] for task in listed["tasks"]] == ["c"]

@@ -7,25 +7,35 @@ ORDERCORE_REQUIRE_NATS=1).
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import anyio
 import nats
 import pytest
+from click.testing import CliRunner
 from nats.js.errors import NotFoundError
 
+from ordercore.cli import main
 from ordercore.config import Settings
 from ordercore.core import OrderCore
-from ordercore.domain.events import EventEnvelope, EventLine, OrderIngested, StockReserved
+from ordercore.domain.events import (
+    DomainEvent,
+    EventEnvelope,
+    EventLine,
+    OrderIngested,
+    StockReserved,
+)
 from ordercore.domain.outbox import OutboxState
 from ordercore.errors import EventPublishFailed
 from ordercore.ports.clock import ManualClock
 from ordercore.services.outbox import EVENT_KIND, HandlerRegistry, event_relay
 from ordercore.testing import EventPublisherContract
-from ordercore.testing.events import ReadBack
+from ordercore.testing.events import ReadBack, sample_events
 from ordercore_adapters.events.nats import NatsEventPublisher
 from ordercore_adapters.storage.sql import SqlStorage
 from support.nats import nats_url_or_skip
@@ -62,14 +72,18 @@ class Stream:
 
 
 @pytest.fixture
-async def stream() -> AsyncIterator[Stream]:
+def stream() -> Iterator[Stream]:
     server = nats_url_or_skip()
     suffix = uuid.uuid4().hex[:10]
     made = Stream(server, f"TEST_{suffix.upper()}", f"test.{suffix}")
     yield made
-    client = await nats.connect(server)
+    anyio.run(_delete_stream, made)
+
+
+async def _delete_stream(stream: Stream) -> None:
+    client = await nats.connect(stream.server)
     try:
-        await client.jetstream().delete_stream(made.name)
+        await client.jetstream().delete_stream(stream.name)
     except NotFoundError:
         pass
     finally:
@@ -185,3 +199,25 @@ async def test_the_relay_delivers_every_event_once_in_order_after_a_crash(
     for order in ("o1", "o2", "o3"):
         assert [e.id for e in stored if e.order_id == order] == [f"{order}-{n}" for n in range(4)]
     assert counts[OutboxState.DONE] == len(events)
+
+
+def test_the_worker_command_relays_events_to_nats(stream: Stream, tmp_path: Path) -> None:
+    """ordercore worker --events nats://... publishes every enqueued event, then exits."""
+    url = f"sqlite:///{(tmp_path / 'cli.db').as_posix()}"
+    events = sample_events("o-9", count=4)
+
+    async def enqueue() -> None:
+        async with OrderCore.open(url) as core, core.storage.unit_of_work() as uow:
+            for envelope in events:
+                await core.outbox.enqueue_event(uow, DomainEvent.from_envelope(envelope))
+            await uow.commit()
+
+    anyio.run(enqueue)
+    result = CliRunner().invoke(
+        main,
+        ["worker", "--db", url, "--events", stream.url, "--until", "drained", "--json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["by_kind"] == {EVENT_KIND: 4}
+    assert anyio.run(stream.read) == events

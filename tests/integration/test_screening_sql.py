@@ -76,8 +76,7 @@ async def test_two_cores_share_one_fraud_window(url: str) -> None:
         OrderCore.open(url, clock=clock, settings=settings) as second,
     ):
         await first.inventory.receive("TEA", 100)
-        first.exceptions.store = SqlScreeningStore(first.storage)  # type: ignore[arg-type]
-        second.exceptions.store = SqlScreeningStore(second.storage)  # type: ignore[arg-type]
+        assert isinstance(first.exceptions.store, SqlScreeningStore)  # picked by the core
         for index in range(5):
             core = first if index % 2 else second
             found = await core.exceptions.screen(order(f"o{index}", minutes=index))
@@ -85,3 +84,37 @@ async def test_two_cores_share_one_fraud_window(url: str) -> None:
         sixth = await first.exceptions.screen(order("o5", minutes=6))
         assert "fraud.velocity" in sixth.rule_ids
         assert [r.order_id for r in await second.exceptions.flagged()] == ["o5"]
+
+
+@pytest.mark.anyio
+async def test_cores_without_a_configured_salt_share_the_databases_salt(url: str) -> None:
+    """With no salt in the settings, every core on one database hashes keys alike."""
+    clock = ManualClock(START + timedelta(minutes=30))
+    async with (
+        OrderCore.open(url, clock=clock) as first,
+        OrderCore.open(url, clock=clock) as second,
+    ):
+        await first.inventory.receive("TEA", 100)
+        for index in range(5):
+            core = first if index % 2 else second
+            await core.exceptions.screen(order(f"o{index}", minutes=index))
+        sixth = await first.exceptions.screen(order("o5", minutes=6))
+        assert "fraud.velocity" in sixth.rule_ids
+
+
+@pytest.mark.anyio
+async def test_a_held_order_opens_a_ticket_and_its_flags_outlive_the_core(url: str) -> None:
+    """A high finding opens one ticket; the screening result is still there after a restart."""
+    clock = ManualClock(START + timedelta(minutes=5))
+    async with OrderCore.open(url, clock=clock) as core:
+        await core.inventory.receive("TEA", 5)
+        bad = order("o1", phone="12345678901")
+        await core.orders.add(bad)
+        await core.exceptions.screen("o1")
+        await core.exceptions.screen("o1")  # a re-screen adds to the ticket, opens none
+        tickets = await core.tickets.list()
+        assert [(t.order_id, t.ticket_type) for t in tickets] == [("o1", "invalid_contact")]
+    async with OrderCore.open(url, clock=clock) as reopened:
+        kept = await reopened.exceptions.result("o1")
+        assert kept is not None
+        assert "contact.phone" in kept.rule_ids

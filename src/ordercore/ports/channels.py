@@ -33,6 +33,7 @@ __all__ = [
     "AfterSalesPort",
     "ChannelFactory",
     "ChannelPort",
+    "ListingPort",
     "OrderLookupPort",
     "ShipmentPushPort",
     "StockPushPort",
@@ -95,7 +96,22 @@ class StockPushPort(Protocol):
     """Publish sellable quantities to the shop (the platform sells against them)."""
 
     async def push_stock(self, quantities: Mapping[str, int]) -> Mapping[str, str | None]:
-        """Set each SKU's listed quantity; per SKU None on success or the platform's error."""
+        """Set each SKU's listed quantity; per SKU None on success or the platform's error.
+
+        Keys are the shop's listing ids for our SKUs (``StockPushPolicy`` maps SKU to
+        listing id; the SKU itself where the platform lists by merchant SKU). Quantities
+        are absolute (a full set, not a delta). Transport failures raise
+        ChannelUnavailable (the push task is retried); per-listing refusals are answered.
+        """
+        ...
+
+
+@runtime_checkable
+class ListingPort(Protocol):
+    """Take listings down and put them back up (下架 / 上架), for delist-at-zero rules."""
+
+    async def set_listed(self, listings: Mapping[str, bool]) -> Mapping[str, str | None]:
+        """List (True) or delist (False) each listing id; per id None or the platform's error."""
         ...
 
 

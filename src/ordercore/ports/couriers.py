@@ -45,5 +45,5 @@ class CourierPort(Protocol):
         ...
 
     async def track(self, tracking_number: str) -> list[TrackingEvent]:
-        """The parcel's scans, oldest first (adapters without tracking raise NotImplementedError)."""
+        """The parcel's scans, oldest first (NotImplementedError where not offered)."""
         ...

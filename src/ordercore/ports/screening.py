@@ -19,7 +19,13 @@ from typing import Protocol, runtime_checkable
 from ordercore.domain.exceptions import ScreeningResult
 from ordercore.domain.rules.history import HistoryEntry
 
-__all__ = ["DEFAULT_LIMIT", "InMemoryScreeningStore", "ScreeningStore"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "InMemoryScreeningStore",
+    "ScreeningStore",
+    "ScreeningStoreProvider",
+    "SharedScreeningStore",
+]
 
 DEFAULT_LIMIT = 100
 """Most entries per key ``record`` returns (far above any sensible rule threshold)."""
@@ -56,6 +62,24 @@ class ScreeningStore(Protocol):
 
     async def prune(self, before: datetime) -> int:
         """Forget history entries older than ``before``; return how many."""
+        ...
+
+
+@runtime_checkable
+class SharedScreeningStore(ScreeningStore, Protocol):
+    """A store several processes share: it also keeps the salt their keys are hashed with."""
+
+    async def shared_salt(self) -> bytes:
+        """The salt every process on this store uses (made once, then the same)."""
+        ...
+
+
+@runtime_checkable
+class ScreeningStoreProvider(Protocol):
+    """A storage adapter that offers a screening store over its own database."""
+
+    def screening_store(self) -> ScreeningStore:
+        """A screening store sharing this storage's database."""
         ...
 
 

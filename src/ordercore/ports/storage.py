@@ -44,11 +44,14 @@ from ordercore.domain.inventory import (
     Drift,
     FlashSale,
     Reservation,
+    ReservationLine,
     ReservationStatus,
     StockLevel,
 )
 from ordercore.domain.orders import Order, OrderStatus
 from ordercore.domain.outbox import OutboxState, OutboxTask
+from ordercore.domain.routing import FulfilmentPlan, TransferRequest, TransferStatus
+from ordercore.domain.stock_push import PushRecord
 from ordercore.domain.tickets import (
     AgentLoad,
     TaskKind,
@@ -57,12 +60,15 @@ from ordercore.domain.tickets import (
     TicketQuery,
     TicketTask,
 )
+from ordercore.domain.warehouses import Warehouse
 
 __all__ = [
     "IntakeRepository",
     "InventoryRepository",
     "OrderRepository",
     "OutboxRepository",
+    "RoutingRepository",
+    "StockPushRepository",
     "Storage",
     "StorageFactory",
     "TicketRepository",
@@ -534,6 +540,94 @@ class WaybillRepository(Protocol):
         ...
 
 
+class StockPushRepository(Protocol):
+    """The last push of each SKU to each shop (what the platform shows, as far as we know)."""
+
+    async def save_pushes(self, records: Sequence[PushRecord]) -> int:
+        """Upsert by (shop, sku); a record older (``attempted_at``) than the stored one is
+        skipped. Returns how many were kept."""
+        ...
+
+    async def pushes(
+        self, *, shop: str | None = None, skus: Sequence[str] | None = None
+    ) -> builtins.list[PushRecord]:
+        """The records of one shop and/or some SKUs (both None: all), by (shop, sku)."""
+        ...
+
+
+class RoutingRepository(Protocol):
+    """Warehouses, fulfilment plans with their transfer requests, and WMS feed bookkeeping.
+
+    ``relocate`` is an inventory primitive that lives here because routing is its only
+    user: it moves an order's active reservation to other warehouses in one atomic step.
+    """
+
+    async def save_warehouse(self, warehouse: Warehouse) -> None:
+        """Insert or replace a warehouse (keyed by code)."""
+        ...
+
+    async def warehouse(self, code: str) -> Warehouse | None:
+        """The warehouse with this code."""
+        ...
+
+    async def warehouses(self, *, active_only: bool = False) -> builtins.list[Warehouse]:
+        """Every warehouse (or only active ones), by code."""
+        ...
+
+    async def save_plan(self, plan: FulfilmentPlan) -> None:
+        """Store an order's plan, replacing its previous one and that one's transfers."""
+        ...
+
+    async def plan(self, order_id: str) -> FulfilmentPlan | None:
+        """The order's current plan, with its transfers."""
+        ...
+
+    async def transfers(
+        self, *, status: TransferStatus | None = None, warehouse: str | None = None
+    ) -> builtins.list[TransferRequest]:
+        """Transfer requests, optionally of one status and into or out of one warehouse,
+        oldest first (then id)."""
+        ...
+
+    async def set_transfer_status(
+        self, transfer_id: str, status: TransferStatus, now: datetime
+    ) -> TransferRequest | None:
+        """Move a *requested* transfer to ``status`` (a conditional write: once only).
+
+        Returns the transfer as it now stands when this call changed it, None when it is
+        unknown or no longer requested.
+        """
+        ...
+
+    async def relocate(
+        self, order_id: str, lines: Sequence[ReservationLine], now: datetime
+    ) -> Reservation:
+        """Move an order's *active* reservation onto ``lines`` (merged, sorted), atomically.
+
+        The per-SKU totals must stay the same (InvalidReservation otherwise). Counters
+        change by the net difference per (sku, warehouse), in sorted order (the lock
+        order); each increase is the same conditional update as ``reserve``, so nothing
+        oversells. Raises ReservationNotFound, ReservationStateConflict (not active),
+        UnknownSku or InsufficientStock having changed nothing. Flash-sale and per-buyer
+        counts do not change (same SKUs, same units).
+        """
+        ...
+
+    async def record_feed_batch(
+        self, source: str, batch_id: str, cursor: str, entries: int, now: datetime
+    ) -> bool:
+        """Remember a WMS feed batch as applied and move the source's cursor to ``cursor``.
+
+        False (and nothing written) when this batch id of this source was recorded before:
+        applying a feed is idempotent per batch.
+        """
+        ...
+
+    async def feed_cursor(self, source: str) -> str | None:
+        """Where the source's feed was read up to."""
+        ...
+
+
 @runtime_checkable
 class UnitOfWork(Protocol):
     """One transaction over the repositories; rolled back unless committed."""
@@ -544,6 +638,8 @@ class UnitOfWork(Protocol):
     tickets: TicketRepository
     outbox: OutboxRepository
     waybills: WaybillRepository
+    stock_push: StockPushRepository
+    routing: RoutingRepository
 
     async def __aenter__(self) -> Self: ...
 

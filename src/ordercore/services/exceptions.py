@@ -48,7 +48,11 @@ from ordercore.domain.severity import Severity
 from ordercore.errors import OrderNotFound, OrderNotOnHold
 from ordercore.ports.clock import Clock
 from ordercore.ports.notifiers import Alert, NotifierPort, RecordingNotifier
-from ordercore.ports.screening import InMemoryScreeningStore, ScreeningStore
+from ordercore.ports.screening import (
+    InMemoryScreeningStore,
+    ScreeningStore,
+    SharedScreeningStore,
+)
 from ordercore.ports.storage import Storage
 
 __all__ = ["DelistedLookup", "ExceptionService", "TicketHook"]
@@ -91,7 +95,8 @@ class ExceptionService:
         self._payment_grace = payment_grace
         # Without a configured salt the keys are only comparable inside this process,
         # which is all the in-memory store needs; a shared store needs a shared salt.
-        self._salt = salt if salt is not None else os.urandom(32)
+        # A store shared by processes keeps one (``shared_salt``); this is read once.
+        self._salt = salt
         self._recorded = 0
 
     async def screen(
@@ -142,12 +147,13 @@ class ExceptionService:
         if self.delisted is not None:
             skus = sorted({line.sku for order in orders for line in order.lines})
             delisted = frozenset(await self.delisted(skus))
+        salt = self._salt if self._salt is not None else await self._resolve_salt()
         config = self.engine.config
         horizon = max(config.fraud.window, config.fraud.mismatch_window)
         evaluated: list[tuple[Order, tuple[Finding, ...]]] = []
         for order in orders:
             device = devices.get(order.id, "")
-            entry = history_entry(order, at=order.created_at, device=device, salt=self._salt)
+            entry = history_entry(order, at=order.created_at, device=device, salt=salt)
             recent = await self.store.record(entry, entry.at - horizon)
             stock, derived_payment = facts[order.id]
             context = ScreeningContext(
@@ -162,6 +168,13 @@ class ExceptionService:
             evaluated.append((order, self.engine.evaluate(order, context)))
         await self._maybe_prune(now - horizon, len(orders))
         return await self._act(evaluated, now)
+
+    async def _resolve_salt(self) -> bytes:
+        """The shared store's salt, or a random one for this process's own store."""
+        store = self.store
+        salt = await store.shared_salt() if isinstance(store, SharedScreeningStore) else None
+        self._salt = salt if salt is not None else os.urandom(32)
+        return self._salt
 
     async def result(self, order_id: str) -> ScreeningResult | None:
         """The latest screening result of an order (its flags), if it was screened."""

@@ -64,6 +64,7 @@ __all__ = [
     "ChannelSchedule",
     "IntakeScheduler",
     "JobOutcome",
+    "PeriodicJob",
     "PosImportPolicy",
     "PosSchedule",
     "Refresher",
@@ -287,6 +288,20 @@ class PosSchedule:
 OutcomeSink = Callable[[JobOutcome], None]
 
 
+@dataclass(slots=True)
+class PeriodicJob:
+    """Housekeeping that runs every ``every`` beside the channels (ticket timers, say)."""
+
+    name: str
+    every: timedelta
+    job: Callable[[], Awaitable[object]]
+    next_at: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        """True when the job should run at ``now``."""
+        return self.next_at is None or self.next_at <= now
+
+
 class IntakeScheduler:
     """Runs due polls, reconciliations, refreshes and POS imports; see the module docs."""
 
@@ -320,6 +335,7 @@ class IntakeScheduler:
         self._wake: anyio.Event | None = None
         self.schedules: dict[str, ChannelSchedule] = {}
         self.pos: dict[str, PosSchedule] = {}
+        self.periodic: dict[str, PeriodicJob] = {}
 
     @classmethod
     def for_core(
@@ -402,9 +418,24 @@ class IntakeScheduler:
         """True once :meth:`stop` was called."""
         return self._stopping
 
+    def add_periodic(
+        self, name: str, every: timedelta, job: Callable[[], Awaitable[object]]
+    ) -> PeriodicJob:
+        """Run ``job`` every ``every`` (first at the next tick), quietly unless it fails:
+        a failure is alerted and logged as a failed job, and the rest goes on."""
+        if every <= timedelta(0):
+            raise InvalidInput("periodic job", [FieldError("every", "must be positive", every)])
+        periodic = PeriodicJob(name, every, job)
+        self.periodic[name] = periodic
+        return periodic
+
     def next_due(self) -> datetime | None:
         """When the next job is due (None: due now or nothing scheduled)."""
         moments: list[datetime] = []
+        for periodic in self.periodic.values():
+            if periodic.next_at is None:
+                return None
+            moments.append(periodic.next_at)
         for schedule in self.schedules.values():
             if schedule.next_poll is None:
                 return None
@@ -445,11 +476,23 @@ class IntakeScheduler:
                 except Exception as exc:
                     await self._crashed(pos.channel, exc, outcomes)
 
+        async def periodic_job(periodic: PeriodicJob) -> None:
+            periodic.next_at = now + periodic.every
+            if self._stopping:
+                return
+            try:
+                await periodic.job()
+            except Exception as exc:  # housekeeping must not stop the channels
+                await self._crashed(periodic.name, exc, outcomes)
+
+        due_periodic = [p for p in self.periodic.values() if p.due(now)]
         async with anyio.create_task_group() as group:
             for schedule in channels:
                 group.start_soon(channel_jobs, schedule)
             for pos in folders:
                 group.start_soon(pos_jobs, pos)
+            for periodic in due_periodic:
+                group.start_soon(periodic_job, periodic)
         return outcomes
 
     async def run(self, *, resolution: timedelta = timedelta(seconds=5)) -> None:

@@ -49,8 +49,11 @@ from ordercore.testing.storage_concurrency import ConcurrencyContract
 from ordercore.testing.storage_intake import IntakeContract
 from ordercore.testing.storage_orders import OrderContract, sample_order
 from ordercore.testing.storage_outbox import OutboxContract
+from ordercore.testing.storage_routing import RoutingContract
+from ordercore.testing.storage_stock_push import StockPushContract
 from ordercore.testing.storage_tickets import TicketContract
 from ordercore.testing.storage_tokens import TokenContract
+from ordercore.testing.storage_waybills import WaybillContract
 
 __all__ = ["StorageContract", "StorageFactory"]
 
@@ -524,5 +527,8 @@ class StorageContract(
     TokenContract,
     TicketContract,
     OutboxContract,
+    WaybillContract,
+    StockPushContract,
+    RoutingContract,
 ):
     """The whole storage contract. Mix in and provide ``make_storage``."""

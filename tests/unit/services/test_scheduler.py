@@ -376,3 +376,22 @@ async def test_stop_ends_run_after_the_jobs_in_flight(
             scheduler.stop()
     assert [o.status for o in done] == ["succeeded"]
     assert scheduler.stopping
+
+
+@pytest.mark.anyio
+async def test_a_periodic_job_runs_on_its_interval_and_its_failure_alerts(
+    scheduler: IntakeScheduler, clock: ManualClock, notifier: RecordingNotifier
+) -> None:
+    """Housekeeping runs every interval beside the channels; a crash alerts and runs again."""
+    runs: list[datetime] = []
+
+    async def housekeeping() -> None:
+        runs.append(clock.now())
+        if len(runs) == 2:
+            raise RuntimeError("timer table locked")
+
+    scheduler.add_periodic("tickets", timedelta(minutes=1), housekeeping)
+    outcomes = await _ticks(scheduler, clock, 7, timedelta(seconds=30))
+    assert runs == [START + timedelta(minutes=m) for m in range(4)]
+    assert [(o.job, o.channel, o.status) for o in outcomes] == [("job", "tickets", "failed")]
+    assert [a.topic for a in notifier.alerts] == ["channel.job_crashed"]

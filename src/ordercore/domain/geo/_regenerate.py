@@ -42,6 +42,7 @@ def aliases(adcode: str, name: str, nations: list[str]) -> list[str]:
     elif adcode.endswith("00") or adcode[2:4] == "90":
         if name.endswith("自治州"):
             short = _strip_nations(name[: -len("自治州")], nations)
+            found.append(short + "州")
         else:
             short = _CITY_SUFFIX.sub("", name)
     else:

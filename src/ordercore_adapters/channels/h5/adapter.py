@@ -26,6 +26,7 @@ Config keys: ``base_url``, ``api_token``, ``webhook_secrets`` (one or a list, re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -221,6 +222,48 @@ class H5Channel:
         )
 
     # -- pushes and mapping ---------------------------------------------------------------
+
+    # -- stock push and listings ---------------------------------------------------------
+
+    async def push_stock(self, quantities: Mapping[str, int]) -> Mapping[str, str | None]:
+        """Set listed quantities: ``POST {base_url}/v1/stock`` (absolute values).
+
+        Body ``{"items": [{"sku": <listing id>, "quantity": n}]}``; the answer
+        ``{"results": [{"sku": ..., "error": null | "<reason>"}]}`` answers per listing (a
+        listing the store does not answer for is reported as such).
+        """
+        items = [{"sku": listing, "quantity": qty} for listing, qty in quantities.items()]
+        return await self._items("/v1/stock", items)
+
+    async def set_listed(self, listings: Mapping[str, bool]) -> Mapping[str, str | None]:
+        """List or delist: ``POST {base_url}/v1/listings`` with ``{"sku", "listed"}`` items."""
+        items = [{"sku": listing, "listed": listed} for listing, listed in listings.items()]
+        return await self._items("/v1/listings", items)
+
+    async def _items(self, path: str, items: list[dict[str, Any]]) -> dict[str, str | None]:
+        if not items:
+            return {}
+        _, data = await self._http.request(
+            "POST",
+            f"{self.base_url}{path}",
+            what=f"POST {path}",
+            content=json.dumps({"items": items}, ensure_ascii=False).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list):
+            raise ChannelUnavailable(
+                f"h5 channel {self.name!r}: POST {path} answered without a results list"
+            )
+        answered: dict[str, str | None] = {}
+        for result in results:
+            if isinstance(result, dict) and isinstance(result.get("sku"), str):
+                error = result.get("error")
+                answered[result["sku"]] = None if error is None else str(error)
+        return {
+            str(item["sku"]): answered.get(str(item["sku"]), "the store did not answer for it")
+            for item in items
+        }
 
     def verify_webhook(
         self, headers: Mapping[str, str], body: bytes, now: datetime

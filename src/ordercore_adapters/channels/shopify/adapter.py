@@ -34,6 +34,7 @@ Config keys: ``shop_url`` (the Admin API base, ``https://x.myshopify.com/admin/a
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -55,7 +56,7 @@ from ordercore.domain.channels import (
 )
 from ordercore.errors import ChannelAuthExpired, ChannelUnavailable, SignatureInvalid
 from ordercore_adapters.channels._platform.config_reader import ConfigReader
-from ordercore_adapters.channels._platform.json_http import JsonHttp
+from ordercore_adapters.channels._platform.json_http import ApiError, JsonHttp
 from ordercore_adapters.channels._platform.values import parse_iso
 from ordercore_adapters.channels.signatures import ShopifyVerifier
 
@@ -262,6 +263,45 @@ class ShopifyChannel:
         )
 
     # -- pushes and mapping ---------------------------------------------------------------
+
+    # -- stock push ---------------------------------------------------------------------
+
+    async def push_stock(self, quantities: Mapping[str, int]) -> Mapping[str, str | None]:
+        """Set each listing's ``available`` (``POST inventory_levels/set.json``), one call each.
+
+        A listing id is ``"<location_id>:<inventory_item_id>"``: Shopify keeps stock per
+        inventory item per location. A 4xx refusal (an unknown item, an untracked one)
+        answers for that listing; 401, 429 past ``max_wait`` and 5xx after the retries
+        raise. The call sets an absolute value, so a retry is harmless.
+        """
+        answers: dict[str, str | None] = {}
+        for listing, quantity in quantities.items():
+            location, _, item = listing.partition(":")
+            if not (location.isdigit() and item.isdigit()) or quantity < 0:
+                answers[listing] = (
+                    f"not a Shopify listing id ('<location_id>:<inventory_item_id>') with a "
+                    f"quantity >= 0: {listing!r} = {quantity!r}"
+                )
+                continue
+            body = {
+                "location_id": int(location),
+                "inventory_item_id": int(item),
+                "available": quantity,
+            }
+            try:
+                await self._http.request(
+                    "POST",
+                    f"{self.shop_url}/inventory_levels/set.json",
+                    what="POST inventory_levels/set.json",
+                    content=json.dumps(body).encode(),
+                    headers={"Content-Type": "application/json"},
+                    check=self._throttle,
+                )
+            except ApiError as exc:
+                answers[listing] = str(exc)
+            else:
+                answers[listing] = None
+        return answers
 
     def verify_webhook(
         self, headers: Mapping[str, str], body: bytes, now: datetime

@@ -95,6 +95,8 @@ __all__ = ["TaobaoChannel", "TmcPushNotSupported", "top_bounds"]
 logger = logging.getLogger("ordercore.channels.taobao")
 
 MAX_PAGE_SIZE: Final = 100
+_SKUS_PER_CALL: Final = 20
+"""taobao.skus.quantity.update takes at most 20 SKUs per call."""
 _SECRET_KEYS: Final = frozenset({"app_secret", "session", "refresh_token"})
 _KNOWN_KEYS: Final = frozenset(
     {
@@ -376,6 +378,52 @@ class TaobaoChannel(ClientOwner[TopClient]):
         return RawRecord(
             channel=self.name, external_id=str(tid), modified_at=modified_at, payload=trade
         )
+
+    # -- stock push ---------------------------------------------------------------------------
+
+    async def push_stock(self, quantities: Mapping[str, int]) -> Mapping[str, str | None]:
+        """Set listed quantities (full update, ``type=1``); per listing None or TOP's refusal.
+
+        A listing id is ``"<num_iid>:<sku_id>"`` for a SKU of an item, set through
+        ``taobao.skus.quantity.update`` (up to 20 SKUs of one item per call), or
+        ``"<num_iid>"`` for an item without SKUs, set through
+        ``taobao.item.quantity.update``. A refusal (``isv.*``) answers for the listings of
+        that call; transport failures and expired sessions raise.
+        """
+        answers: dict[str, str | None] = {}
+        by_item: dict[str, list[tuple[str, str, int]]] = {}
+        for listing, quantity in quantities.items():
+            num_iid, _, sku_id = listing.partition(":")
+            if not num_iid.isdigit() or (sku_id and not sku_id.isdigit()) or quantity < 0:
+                answers[listing] = (
+                    f"not a Taobao listing id ('<num_iid>:<sku_id>' or '<num_iid>') with a "
+                    f"quantity >= 0: {listing!r} = {quantity!r}"
+                )
+                continue
+            by_item.setdefault(num_iid, []).append((listing, sku_id, quantity))
+        for num_iid, entries in sorted(by_item.items()):
+            skus = [entry for entry in entries if entry[1]]
+            whole = [entry for entry in entries if not entry[1]]
+            for start in range(0, len(skus), _SKUS_PER_CALL):
+                chunk = skus[start : start + _SKUS_PER_CALL]
+                params = {
+                    "num_iid": num_iid,
+                    "skuid_quantities": ";".join(f"{sku}:{qty}" for _, sku, qty in chunk),
+                    "type": 1,
+                }
+                error = await self._stock_call("taobao.skus.quantity.update", params)
+                answers.update({listing: error for listing, _, _ in chunk})
+            for listing, _, quantity in whole:
+                params = {"num_iid": num_iid, "quantity": quantity, "type": 1}
+                answers[listing] = await self._stock_call("taobao.item.quantity.update", params)
+        return answers
+
+    async def _stock_call(self, method: str, params: Mapping[str, object]) -> str | None:
+        try:
+            await self._client.call(method, params)
+        except TopApiError as exc:
+            return str(exc)
+        return None
 
     # -- pushes and mapping -----------------------------------------------------------------
 

@@ -20,7 +20,10 @@ from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 from ordercore.domain.inventory import Reservation, StockLevel
 from ordercore.domain.orders import Order
 from ordercore.domain.outbox import OutboxTask
+from ordercore.domain.routing import FulfilmentPlan, TransferRequest
+from ordercore.domain.stock_push import PushRecord
 from ordercore.domain.tickets import Ticket, TicketTask
+from ordercore.domain.warehouses import Warehouse
 
 __all__ = [
     "Level",
@@ -153,6 +156,18 @@ class MemoryState:
     outbox_keys: dict[str, str] = field(default_factory=dict)
     """Idempotency key -> task id."""
     outbox_seq: list[int] = field(default_factory=lambda: [0])
+    stock_pushes: dict[tuple[str, str], PushRecord] = field(default_factory=dict)
+    """The last push per (shop, sku)."""
     """The last seq handed out (never reused, like a SQL sequence: not undone)."""
     waybills: dict[tuple[str, str], WaybillRecord] = field(default_factory=dict)
     """Waybill records by (order id, package id)."""
+    warehouses: dict[str, Warehouse] = field(default_factory=dict)
+    """Warehouses by code."""
+    plans: dict[str, FulfilmentPlan] = field(default_factory=dict)
+    """Each order's current fulfilment plan (its transfers live in ``transfers``)."""
+    transfers: dict[str, TransferRequest] = field(default_factory=dict)
+    """Transfer requests by id, in creation order."""
+    feed_batches: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """(WMS source, batch id) -> when it was applied."""
+    feed_cursors: dict[str, str] = field(default_factory=dict)
+    """Where each WMS source's feed was read up to."""

@@ -14,6 +14,8 @@ from ordercore.ports.storage import (
     InventoryRepository,
     OrderRepository,
     OutboxRepository,
+    RoutingRepository,
+    StockPushRepository,
     Storage,
     TicketRepository,
     UnitOfWork,
@@ -24,7 +26,9 @@ from ._intake import MemoryIntake
 from ._inventory import MemoryInventory
 from ._orders import MemoryOrders
 from ._outbox import MemoryOutbox
+from ._routing import MemoryRouting
 from ._state import MemoryState, UndoLog, closed_unit
+from ._stock_push import MemoryStockPushes
 from ._tickets import MemoryTickets
 from ._waybills import MemoryWaybills
 
@@ -51,6 +55,8 @@ class MemoryUnitOfWork:
         "log",
         "orders",
         "outbox",
+        "routing",
+        "stock_push",
         "tickets",
         "waybills",
     )
@@ -66,6 +72,8 @@ class MemoryUnitOfWork:
         self.tickets: TicketRepository = MemoryTickets(state, self)
         self.outbox: OutboxRepository = MemoryOutbox(state, self)
         self.waybills: WaybillRepository = MemoryWaybills(state, self)
+        self.stock_push: StockPushRepository = MemoryStockPushes(state, self)
+        self.routing: RoutingRepository = MemoryRouting(state, self)
 
     async def __aenter__(self) -> Self:
         if self._entered:

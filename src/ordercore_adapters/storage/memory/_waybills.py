@@ -27,7 +27,7 @@ def _restore(table: dict[Key, WaybillRecord], key: Key, previous: WaybillRecord 
 
 
 class MemoryWaybills:
-    """Waybills of a memory unit of work; implements ``ordercore.ports.storage.WaybillRepository``."""
+    """Waybills of a memory unit of work (``ordercore.ports.storage.WaybillRepository``)."""
 
     __slots__ = ("_state", "_unit")
 

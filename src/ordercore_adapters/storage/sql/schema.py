@@ -38,13 +38,16 @@ __all__ = [
     "review_queue",
     "screening_history",
     "screening_results",
+    "screening_salt",
     "stock_levels",
     "stock_movements",
+    "stock_pushes",
     "sync_cursors",
     "sync_rejects",
     "sync_runs",
     "ticket_tasks",
     "tickets",
+    "waybills",
     "webhook_deliveries",
 ]
 
@@ -396,4 +399,121 @@ screening_results = Table(
     Column("result", JsonValue(), nullable=False),
     PrimaryKeyConstraint("order_id", name="pk_screening_results"),
     Index("ix_screening_results_flagged_screened_at", "flagged", "screened_at"),
+)
+
+screening_salt = Table(
+    "screening_salt",
+    metadata,
+    # One row: the key for hashing phones, addresses and devices when the settings
+    # give none, so every process on this database hashes alike.
+    Column("id", Integer(), nullable=False),
+    Column("salt", String(), nullable=False),
+    PrimaryKeyConstraint("id", name="pk_screening_salt"),
+    CheckConstraint("id = 1", name="ck_screening_salt_single_row"),
+)
+
+# -- waybills of order packages (migration 0009) ------------------------------------------
+
+waybills = Table(
+    "waybills",
+    metadata,
+    # No receiver data here: the order store keeps it (ordercore.domain.couriers).
+    Column("order_id", String(), nullable=False),
+    Column("package_id", String(), nullable=False),
+    Column("state", String(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("courier", String(), nullable=True),
+    Column("tracking_number", String(), nullable=True),
+    Column("label_ref", Text(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("order_id", "package_id", name="pk_waybills"),
+    CheckConstraint("state IN ('requested', 'created')", name="ck_waybills_state"),
+    CheckConstraint("attempts >= 0", name="ck_waybills_attempts"),
+    CheckConstraint(
+        "state = 'requested' OR (courier IS NOT NULL AND tracking_number IS NOT NULL)",
+        name="ck_waybills_created",
+    ),
+    Index("ix_waybills_state", "state"),
+)
+
+# -- stock push: the last push per (shop, sku) (migration 0010) ---------------------------
+
+stock_pushes = Table(
+    "stock_pushes",
+    metadata,
+    Column("shop", String(), nullable=False),
+    Column("sku", String(), nullable=False),
+    Column("listing", String(), nullable=False),
+    Column("quantity", BigInteger(), nullable=True),
+    Column("listed", Boolean(), nullable=False),
+    Column("pushed_at", UtcDateTime(), nullable=True),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("error", Text(), nullable=True),
+    PrimaryKeyConstraint("shop", "sku", name="pk_stock_pushes"),
+    CheckConstraint("quantity >= 0", name="ck_stock_pushes_quantity"),
+    # The drift report and a SKU's push read every shop's record of one SKU.
+    Index("ix_stock_pushes_sku", "sku"),
+)
+
+# -- warehouses, fulfilment plans, transfers, WMS feeds (migration 0008) -------------------
+
+warehouses = Table(
+    "warehouses",
+    metadata,
+    Column("code", String(), nullable=False),
+    Column("active", Boolean(), nullable=False),
+    Column("document", JsonValue(), nullable=False),
+    PrimaryKeyConstraint("code", name="pk_warehouses"),
+)
+
+fulfilment_plans = Table(
+    "fulfilment_plans",
+    metadata,
+    Column("order_id", String(), nullable=False),
+    Column("policy", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("document", JsonValue(), nullable=False),
+    PrimaryKeyConstraint("order_id", name="pk_fulfilment_plans"),
+)
+
+transfer_requests = Table(
+    "transfer_requests",
+    metadata,
+    Column("id", String(), nullable=False),
+    Column("order_id", String(), nullable=False),
+    Column("sku", String(), nullable=False),
+    Column("quantity", Quantity, nullable=False),
+    Column("from_warehouse", String(), nullable=False),
+    Column("to_warehouse", String(), nullable=False),
+    Column("status", String(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("id", name="pk_transfer_requests"),
+    CheckConstraint("quantity > 0", name="ck_transfer_requests_quantity"),
+    CheckConstraint(
+        "status IN ('requested', 'completed', 'cancelled')", name="ck_transfer_requests_status"
+    ),
+    Index("ix_transfer_requests_order_id", "order_id"),
+    Index("ix_transfer_requests_status_created_at", "status", "created_at"),
+)
+
+wms_feed_batches = Table(
+    "wms_feed_batches",
+    metadata,
+    Column("source", String(), nullable=False),
+    Column("batch_id", String(), nullable=False),
+    Column("cursor", Text(), nullable=False),
+    Column("entries", Integer(), nullable=False),
+    Column("applied_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("source", "batch_id", name="pk_wms_feed_batches"),
+)
+
+wms_feed_cursors = Table(
+    "wms_feed_cursors",
+    metadata,
+    Column("source", String(), nullable=False),
+    Column("cursor", Text(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("source", name="pk_wms_feed_cursors"),
 )

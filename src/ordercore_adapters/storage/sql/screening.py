@@ -2,17 +2,19 @@
 
 ::
 
-    async with OrderCore.open(url, settings=Settings(screening_salt="...")) as core:
-        core.exceptions.store = SqlScreeningStore(core.storage)
+    async with OrderCore.open("sqlite:///shop.db") as core:  # picks this store itself
+        await core.exceptions.screen(order)
 
 ``record`` is one transaction: upsert this order's hashed keys, then read the entries
 since the window's start that share any key with it. Every process sees the others'
 orders once they are committed; a re-screen replaces the order's row, so it never
-counts twice. Processes must share ``Settings.screening_salt`` for their keys to match.
+counts twice. Processes hash keys with ``Settings.screening_salt`` when set, otherwise
+with a random salt this database keeps (``shared_salt``), so their keys match.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,7 +27,11 @@ from ordercore.domain.exceptions import ScreeningResult
 from ordercore.domain.rules.history import HistoryEntry
 from ordercore.errors import StorageError
 from ordercore.ports.screening import DEFAULT_LIMIT
-from ordercore_adapters.storage.sql.schema import screening_history, screening_results
+from ordercore_adapters.storage.sql.schema import (
+    screening_history,
+    screening_results,
+    screening_salt,
+)
 from ordercore_adapters.storage.sql.storage import SqlStorage
 from ordercore_adapters.storage.sql.unit_of_work import SqlUnitOfWork
 
@@ -111,6 +117,21 @@ class SqlScreeningStore:
         """Forget entries older than ``before``."""
         statement = delete(screening_history).where(screening_history.c.at < before)
         return await self._write(lambda conn, dialect: int(conn.execute(statement).rowcount))
+
+    async def shared_salt(self) -> bytes:
+        """This database's hashing salt, made once (random) by whichever process asks first."""
+        candidate = secrets.token_hex(32)
+
+        def work(conn: Connection, dialect: str) -> str:
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            conn.execute(
+                insert(screening_salt)
+                .values(id=1, salt=candidate)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            return str(conn.execute(select(screening_salt.c.salt)).scalar_one())
+
+        return bytes.fromhex(await self._write(work))
 
     async def _write(self, work: Callable[[Connection, str], T]) -> T:
         async with self._storage.unit_of_work() as uow:

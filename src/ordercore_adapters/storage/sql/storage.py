@@ -9,6 +9,7 @@ import anyio
 from sqlalchemy import Engine, text
 
 from ordercore.config import Settings
+from ordercore.ports.screening import ScreeningStore
 from ordercore.ports.storage import Storage, UnitOfWork
 from ordercore_adapters.storage.sql.database import Database
 from ordercore_adapters.storage.sql.engine import (
@@ -86,6 +87,12 @@ class SqlStorage:
         if self._db is None:
             raise RuntimeError(f"{self!r} is not open: await storage.open() first")
         return SqlUnitOfWork(self._db)
+
+    def screening_store(self) -> ScreeningStore:
+        """The exception screening store on this database (the core picks it up itself)."""
+        from ordercore_adapters.storage.sql.screening import SqlScreeningStore
+
+        return SqlScreeningStore(self)
 
     async def ping(self) -> None:
         """Raise StorageUnavailable when the database cannot be reached."""

@@ -31,14 +31,20 @@ from ordercore.ports.storage import (
     InventoryRepository,
     OrderRepository,
     OutboxRepository,
+    RoutingRepository,
+    StockPushRepository,
     TicketRepository,
+    WaybillRepository,
 )
 from ordercore_adapters.storage.sql.database import Database
 from ordercore_adapters.storage.sql.intake import SqlIntakeRepository
 from ordercore_adapters.storage.sql.inventory import SqlInventoryRepository
 from ordercore_adapters.storage.sql.orders import SqlOrderRepository
 from ordercore_adapters.storage.sql.outbox import SqlOutboxRepository
+from ordercore_adapters.storage.sql.routing import SqlRoutingRepository
+from ordercore_adapters.storage.sql.stock_push import SqlStockPushRepository
 from ordercore_adapters.storage.sql.tickets import SqlTicketRepository
+from ordercore_adapters.storage.sql.waybills import SqlWaybillRepository
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -61,6 +67,9 @@ class SqlUnitOfWork:
         self.intake: IntakeRepository = SqlIntakeRepository(self, db.sql)
         self.outbox: OutboxRepository = SqlOutboxRepository(self, db.backend)
         self.tickets: TicketRepository = SqlTicketRepository(self)
+        self.waybills: WaybillRepository = SqlWaybillRepository(self, db.backend)
+        self.stock_push: StockPushRepository = SqlStockPushRepository(self, db.backend)
+        self.routing: RoutingRepository = SqlRoutingRepository(self, db.backend)
 
     @property
     def dialect(self) -> str:

@@ -1,4 +1,4 @@
-"""Exception screening: the screening_history (fraud window) and screening_results tables.
+"""Exception screening: the fraud window, the results and the shared hashing salt.
 
 Revision ID: 0006
 Revises: 0007
@@ -52,9 +52,17 @@ def upgrade() -> None:
         "screening_results",
         ["flagged", "screened_at"],
     )
+    op.create_table(
+        "screening_salt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("salt", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_screening_salt"),
+        sa.CheckConstraint("id = 1", name="ck_screening_salt_single_row"),
+    )
 
 
 def downgrade() -> None:
     """Drop the screening tables."""
+    op.drop_table("screening_salt")
     op.drop_table("screening_results")
     op.drop_table("screening_history")
