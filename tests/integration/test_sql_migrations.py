@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, inspect, text
@@ -21,7 +23,7 @@ from ordercore.domain.orders import Order, OrderLine
 from ordercore.errors import StorageError
 from ordercore_adapters.storage.sql import SqlStorage
 from ordercore_adapters.storage.sql.engine import create_sql_engine, parse_url
-from ordercore_adapters.storage.sql.migrate import alembic_config
+from ordercore_adapters.storage.sql.migrate import MIGRATIONS, alembic_config
 from ordercore_adapters.storage.sql.schema import metadata
 from support.postgres import fresh_postgres_database
 from support.sql_workers import open_and_close
@@ -112,8 +114,26 @@ async def test_reopening_a_migrated_database_keeps_data(url: str, engine: Engine
     assert [(level.sku, level.on_hand) for level in levels] == [("A", 5)]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
-            "0003"
+            _newest_revision()
         ]
+
+
+def _revisions() -> list[str]:
+    """Every revision from the base up, following down_revision links."""
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    script = ScriptDirectory.from_config(config)
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+def _newest_revision() -> str:
+    return _revisions()[-1]
+
+
+def test_migrations_form_one_chain_in_numeric_order() -> None:
+    """Revisions are 0001, 0002, ... each revising the one before: one head, no gaps."""
+    revisions = _revisions()
+    assert revisions == [f"{n:04d}" for n in range(1, len(revisions) + 1)]
 
 
 def _migrate_to(engine: Engine, revision: str, *, down: bool = False) -> None:

@@ -1,11 +1,10 @@
 """Exception screening: the fraud window, the results and the shared hashing salt.
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0005
 Create Date: 2026-11-26
 
-It revises 0007 (the outbox), which landed first revising 0005, so the chain stays
-linear: 0005 -> 0007 -> 0006. Mirrors schema.py (tests/integration/test_sql_migrations.py
+Mirrors schema.py (tests/integration/test_sql_migrations.py
 compares the two).
 """
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

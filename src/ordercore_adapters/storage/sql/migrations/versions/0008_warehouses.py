@@ -1,7 +1,7 @@
 """Warehouses, fulfilment plans, transfer requests and WMS feed bookkeeping.
 
 Revision ID: 0008
-Revises: 0010
+Revises: 0007
 Create Date: 2026-11-26
 
 Mirrors schema.py (tests/integration/test_sql_migrations.py compares the two).
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
