@@ -48,6 +48,8 @@ from rich.table import Table
 
 from ordercore import __version__
 from ordercore.channels_config import load_channel
+from ordercore.cli_after_sales import after_sales
+from ordercore.cli_incident import replay_incident
 from ordercore.cli_serve import serve
 from ordercore.cli_tasks import tasks, worker
 from ordercore.cli_tickets import tickets
@@ -512,6 +514,8 @@ main.add_command(serve)
 main.add_command(tickets)
 main.add_command(tasks)
 main.add_command(worker)
+main.add_command(replay_incident)
+main.add_command(after_sales)
 
 if __name__ == "__main__":
     main(prog_name="ordercore")

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     intake_batch_size: Annotated[int, Field(gt=0, le=10_000)] = 500
     """Orders one intake transaction upserts."""
 
+    defective_warehouse: Annotated[str, Field(min_length=1)] = "DEFECTIVE"
+    """Where inspected returns graded defective are kept: counted on hand there, with
+    100 % safety stock so they are never sold (docs/after-sales.md)."""
+
     health_policy: HealthPolicy = HealthPolicy()
     """Weights and the review threshold of the order health score (docs/intake.md)."""
 

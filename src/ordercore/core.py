@@ -10,32 +10,39 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from ordercore import registry
 from ordercore.config import Settings
+from ordercore.domain.couriers import Party
 from ordercore.domain.exceptions import ExceptionCase
 from ordercore.domain.tickets import Ticket
 from ordercore.errors import UnknownAdapter
 from ordercore.ports.clock import Clock, OffsetClock
+from ordercore.ports.couriers import CourierPort
 from ordercore.ports.messaging import CustomerMessagePort
 from ordercore.ports.notifiers import NotifierPort
 from ordercore.ports.screening import ScreeningStoreProvider
 from ordercore.ports.storage import Storage
+from ordercore.resilience.fallback import Failover
+from ordercore.services.after_sales import AfterSalesService
 from ordercore.services.credentials import CredentialService
 from ordercore.services.exceptions import ExceptionService
+from ordercore.services.fulfilment import FulfilmentService
 from ordercore.services.imports import ImportService
 from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
 from ordercore.services.outbox import OutboxService
 from ordercore.services.replay import ReplayService
 from ordercore.services.reservations import InventoryService
-from ordercore.services.stock_push import StockPushService
 from ordercore.services.routing import RoutingService
+from ordercore.services.shipments import ShipmentService
+from ordercore.services.stock_push import StockPushService
 from ordercore.services.tickets import TicketService
 from ordercore.services.warehouses import WarehouseService
+from ordercore.services.waybills import WaybillService
 
 __all__ = ["OrderCore", "create_storage"]
 
@@ -107,6 +114,11 @@ class OrderCore:
         self.tickets = TicketService(
             storage, clock, settings.tickets, notifier=notifier, messenger=messenger
         )
+        self.shipments = ShipmentService(storage, clock, self.inventory, self.tickets, settings)
+        self.intake.on_cancelled = self._intercept
+        self.after_sales = AfterSalesService(
+            storage, clock, settings, self.inventory, intercept=self.shipments.intercept
+        )
         salt = settings.screening_salt
         self.exceptions = ExceptionService(
             storage,
@@ -120,6 +132,29 @@ class OrderCore:
             payment_grace=settings.payment_grace,
             salt=salt.get_secret_value().encode() if salt is not None else None,
         )
+        self.fulfilment = FulfilmentService(
+            storage,
+            clock,
+            settings,
+            intake=self.intake,
+            inventory=self.inventory,
+            exceptions=self.exceptions,
+            routing=self.routing,
+        )
+
+    def waybills(
+        self, chain: Failover[CourierPort], senders: Mapping[str, Party]
+    ) -> WaybillService:
+        """A WaybillService over this core's storage and clock (docs/couriers.md).
+
+        ``chain`` is the courier failover chain (``ordercore_adapters.couriers.
+        courier_chain(...).failover``); ``senders`` maps a warehouse to its sender.
+        """
+        return WaybillService(self.storage, self.clock, chain, senders, settings=self.settings)
+
+    async def _intercept(self, order_id: str) -> None:
+        """A platform cancelled (or refunded) an order before it shipped: stop its parcels."""
+        await self.shipments.intercept(order_id, "cancelled or refunded on the platform")
 
     async def _open_ticket(self, case: ExceptionCase) -> Ticket:
         """Each exception case the rules raise opens (or adds to) a ticket."""

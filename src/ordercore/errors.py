@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
+    "AfterSaleNotFound",
     "BulkheadFull",
     "BuyerLimitExceeded",
     "CallTimedOut",
@@ -27,6 +28,7 @@ __all__ = [
     "EventPublishFailed",
     "FieldError",
     "IllegalTransition",
+    "InspectionConflict",
     "InsufficientStock",
     "InvalidInput",
     "InvalidOrder",
@@ -34,6 +36,7 @@ __all__ = [
     "InvalidReservation",
     "NoFallbackLeft",
     "OrderCoreError",
+    "OrderIntercepted",
     "OrderNotFound",
     "OrderNotOnHold",
     "OrderOnHold",
@@ -42,12 +45,16 @@ __all__ = [
     "ReservationNotFound",
     "ReservationStateConflict",
     "SaleCapReached",
+    "ShipmentNotFound",
+    "ShipmentPushRefused",
+    "ShipmentStateConflict",
     "SignatureInvalid",
     "StockAdjustmentConflict",
     "StorageError",
     "StorageUnavailable",
     "TicketNotFound",
     "TicketStateConflict",
+    "TooLateToIntercept",
     "UnknownAdapter",
     "UnknownSku",
     "UnknownTaskKind",
@@ -487,3 +494,76 @@ class WarehouseFeedError(OrderCoreError):
         self.reason = reason
         self.transient = transient
         super().__init__(f"WMS {warehouse!r}: {operation} failed: {reason}")
+
+
+class ShipmentNotFound(OrderCoreError, LookupError):
+    """No shipment is stored under this id."""
+
+    def __init__(self, shipment_id: str) -> None:
+        self.shipment_id = shipment_id
+        super().__init__(f"no shipment {shipment_id!r}")
+
+
+class ShipmentStateConflict(OrderCoreError):
+    """A shipment cannot do this in its current state (``shipped`` cannot be picked...)."""
+
+    def __init__(self, shipment_id: str, state: str, action: str) -> None:
+        self.shipment_id = shipment_id
+        self.state = state
+        self.action = action
+        super().__init__(f"shipment {shipment_id!r} is {state}: cannot {action} it")
+
+
+class OrderIntercepted(OrderCoreError):
+    """The order was cancelled or refunded on its platform before it shipped: it may not ship."""
+
+    def __init__(self, order_id: str, reason: str) -> None:
+        self.order_id = order_id
+        self.reason = reason
+        super().__init__(
+            f"order {order_id!r} was intercepted ({reason or 'cancelled'}): it may not ship"
+        )
+
+
+class TooLateToIntercept(OrderCoreError):
+    """The order already shipped: a refund now is an after-sale (a return), not an interception."""
+
+    def __init__(self, order_id: str, status: str) -> None:
+        self.order_id = order_id
+        self.status = status
+        super().__init__(
+            f"order {order_id!r} is {status}: too late to intercept; handle it as a return"
+        )
+
+
+class ShipmentPushRefused(OrderCoreError):
+    """The platform refused a shipment push-back for a reason a retry will not fix."""
+
+    def __init__(self, channel: str, external_order_id: str, code: str, message: str) -> None:
+        self.channel = channel
+        self.external_order_id = external_order_id
+        self.code = code
+        super().__init__(
+            f"channel {channel!r} refused the shipment of order {external_order_id!r}: "
+            f"{code}: {message}"
+        )
+
+
+class AfterSaleNotFound(OrderCoreError, LookupError):
+    """No after-sale request has this id."""
+
+    def __init__(self, after_sale_id: str) -> None:
+        self.after_sale_id = after_sale_id
+        super().__init__(f"unknown after-sale {after_sale_id!r}")
+
+
+class InspectionConflict(OrderCoreError):
+    """The after-sale was already inspected with other grades; nothing was changed."""
+
+    def __init__(self, after_sale_id: str, inspected_by: str) -> None:
+        self.after_sale_id = after_sale_id
+        self.inspected_by = inspected_by
+        super().__init__(
+            f"after-sale {after_sale_id!r} was already inspected by {inspected_by!r} with "
+            f"other grades: an inspection is recorded once (adjust stock to correct it)"
+        )

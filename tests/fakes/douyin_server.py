@@ -47,6 +47,7 @@ _PATHS = {
     "order.searchList": "/order/searchList",
     "order.orderDetail": "/order/orderDetail",
     "token.refresh": "/token/refresh",
+    "afterSale.List": "/afterSale/List",
 }
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -141,6 +142,37 @@ class FakeDouyin(FakeHttpServer):
         """The shop_order_id of every order.orderDetail answered."""
         self._rate_limited = 0
         self._isp = 0
+        self.after_sales: dict[str, dict[str, Any]] = {}
+        """After-sale items by aftersale_id (``afterSale.List``)."""
+        self.after_sale_pages: list[int] = []
+
+    def put_after_sale(self, item: dict[str, Any]) -> None:
+        """Store an after-sale item as given (its ``aftersale_info.update_time`` lists it)."""
+        with self._lock:
+            self.after_sales[str(item["aftersale_info"]["aftersale_id"])] = item
+
+    def _after_sale_list(self, text: str) -> Reply:
+        """After-sales updated in ``[start, end]`` (unix s, 1-day cap), oldest first, from 0."""
+        try:
+            params = json.loads(text)
+            low, high = int(params["update_start_time"]), int(params["update_end_time"])
+            page, size = int(params["page"]), int(params["size"])
+        except (ValueError, KeyError, TypeError):
+            return self._error(40004, "参数错误", "isv.parameter-invalid", "param_json")
+        if high < low or high - low > 86_400 or page < 0 or not 1 <= size <= 100:
+            return self._error(40004, "参数错误", "isv.parameter-invalid", "范围")
+        with self._lock:
+            hits = sorted(
+                (item["aftersale_info"]["update_time"], key, item)
+                for key, item in self.after_sales.items()
+                if low <= item["aftersale_info"]["update_time"] <= high
+            )
+        self.after_sale_pages.append(page)
+        chosen = [item for _, _, item in hits[page * size : (page + 1) * size]]
+        more = (page + 1) * size < len(hits)
+        return self._ok(
+            {"items": chosen, "total": len(hits), "page": page, "size": size, "has_more": more}
+        )
 
     @property
     def url(self) -> str:
@@ -245,6 +277,8 @@ class FakeDouyin(FakeHttpServer):
             return self._error(20000, "服务繁忙", "isp.service-busy", "稍后重试")
         if method_name == "order.orderDetail":
             return self._detail(text)
+        if method_name == "afterSale.List":
+            return self._after_sale_list(text)
         try:
             params = json.loads(text)
             low, high = int(params["update_start_time"]), int(params["update_end_time"])

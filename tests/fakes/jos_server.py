@@ -46,6 +46,7 @@ __all__ = [
     "FakeJosServer",
     "jd_time",
     "sample_order",
+    "sample_service",
 ]
 
 APP_KEY = "JDFAKEAPPKEY0001"
@@ -55,6 +56,33 @@ REFRESH_TOKEN = "fake-jos-refresh-GRUE"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _TIME = "%Y-%m-%d %H:%M:%S"
 SEARCH = "jingdong.pop.order.search"
+AFTER_SALES = "jingdong.asc.query.list"
+
+
+def sample_service(
+    service_id: str,
+    order_id: str,
+    updated: datetime,
+    *,
+    customer_expect: int = 10,
+    service_status: int = 10004,
+    count: int = 1,
+) -> dict[str, Any]:
+    """An after-sales service order as ``jingdong.asc.query.list`` lists it."""
+    return {
+        "serviceId": service_id,
+        "orderId": order_id,
+        "skuId": "100012345678",
+        "wareName": "纯棉短袖T恤 黑色 S",
+        "serviceCount": count,
+        "customerExpect": customer_expect,
+        "serviceStatus": service_status,
+        "refundAmount": "59.00",
+        "questionDesc": "尺码不合适",
+        "expressCode": "JDV000123456789" if customer_expect in (10, 20) else "",
+        "applyTime": jd_time(updated - timedelta(hours=1)),
+        "updateTime": jd_time(updated),
+    }
 
 
 def jd_time(moment: datetime) -> str:
@@ -152,6 +180,9 @@ class FakeJosServer(FakeGateway):
         """The page of every search answered with orders (not an error)."""
         self.search_params: list[dict[str, Any]] = []
         self._limited = 0
+        self.services: dict[str, dict[str, Any]] = {}
+        """After-sales service orders by serviceId (``jingdong.asc.query.list``)."""
+        self.service_pages: list[int] = []
         self._moves: list[_Move] = []
 
     # -- the contract suite's control protocol -------------------------------------------
@@ -231,6 +262,12 @@ class FakeJosServer(FakeGateway):
         if token != self.access_token or not self.token_valid:
             shown = f" ({token})" if self.echo_secrets_in_errors else ""
             raise _error("19", f"token已过期或者不存在，请重新授权访问{shown}", "Invalid token")
+        if form.get("method") == AFTER_SALES:
+            try:
+                params = json.loads(form.get("360buy_param_json", ""))
+            except ValueError:
+                raise _error("5", "360buy_param_json 不是 JSON", "bad json") from None
+            return {"jingdong_asc_query_list_responce": {"code": "0", **self._services(params)}}
         if form.get("method") != SEARCH:
             raise _error("22", "方法不存在", "Invalid method")
         try:
@@ -311,3 +348,42 @@ class FakeJosServer(FakeGateway):
             self._moves.remove(move)
             self.touch(move.order_id, move.to)
         return {"searchorderinfo_result": result}
+
+    # -- after-sales: jingdong.asc.query.list ----------------------------------------------
+
+    def put_service(self, service: dict[str, Any]) -> None:
+        """Store a service order as given (its ``updateTime`` decides where it lists)."""
+        with self._lock:
+            self.services[str(service["serviceId"])] = service
+
+    def _services(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Service orders updated in ``[begin, end]`` (inclusive, 1-day cap), oldest first."""
+        try:
+            start = _parse_time(str(params["updateTimeBegin"]))
+            end = _parse_time(str(params["updateTimeEnd"]))
+            page = int(params.get("pageNumber", "1"))
+            size = int(params.get("pageSize", "10"))
+        except (KeyError, ValueError):
+            raise _error("5", "参数错误", "updateTimeBegin/updateTimeEnd/pageNumber") from None
+        if end < start or end - start > timedelta(days=1):
+            return {
+                "pageResult": {
+                    "success": False,
+                    "resultCode": "1001",
+                    "resultDescription": "时间跨度不能超过1天",
+                }
+            }
+        if not 1 <= size <= 100 or page < 1:
+            raise _error("5", "参数错误", "pageSize 1..100")
+        with self._lock:
+            matching = sorted(
+                (
+                    service
+                    for service in self.services.values()
+                    if start <= _parse_time(service["updateTime"]) <= end
+                ),
+                key=lambda service: (service["updateTime"], str(service["serviceId"])),
+            )
+        self.service_pages.append(page)
+        rows = matching[(page - 1) * size : page * size]
+        return {"pageResult": {"success": True, "totalCount": len(matching), "data": rows}}

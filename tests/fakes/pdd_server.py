@@ -49,6 +49,7 @@ __all__ = [
     "FakePddServer",
     "pdd_time",
     "sample_order",
+    "sample_refund",
 ]
 
 CLIENT_ID = "fakepddclientid0001"
@@ -59,6 +60,35 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 _TIME = "%Y-%m-%d %H:%M:%S"
 INCREMENT = "pdd.order.number.list.increment.get"
 REFRESH = "pdd.pop.auth.token.refresh"
+REFUND_INCREMENT = "pdd.refund.list.increment.get"
+
+
+def sample_refund(
+    refund_id: str,
+    order_sn: str,
+    updated: datetime,
+    *,
+    after_sales_type: int = 3,
+    after_sales_status: int = 7,
+    goods_number: int = 1,
+) -> dict[str, Any]:
+    """An after-sale request as ``pdd.refund.list.increment.get`` lists it (amounts in fen)."""
+    return {
+        "id": int(refund_id) if refund_id.isdigit() else refund_id,
+        "order_sn": order_sn,
+        "after_sales_type": after_sales_type,
+        "after_sales_status": after_sales_status,
+        "after_sale_reason": "不喜欢/不想要",
+        "refund_amount": 5900,
+        "goods_number": goods_number,
+        "goods_id": 123456789,
+        "sku_id": 987654321,
+        "outer_id": "TEE-2026-BLK-S",
+        "goods_name": "纯棉短袖T恤 黑色",
+        "tracking_number": "YT1234567890" if after_sales_type in (3, 4) else "",
+        "created_time": pdd_time(updated - timedelta(hours=1)),
+        "updated_time": pdd_time(updated),
+    }
 
 
 def pdd_time(moment: datetime) -> str:
@@ -156,6 +186,9 @@ class FakePddServer(FakeGateway):
         self.search_params: list[dict[str, str]] = []
         self._limited = 0
         self._moves: list[_Move] = []
+        self.refunds: dict[str, dict[str, Any]] = {}
+        """After-sale requests by id (``pdd.refund.list.increment.get``)."""
+        self.refund_pages: list[int] = []
 
     # -- the contract suite's control protocol -------------------------------------------
 
@@ -227,6 +260,8 @@ class FakePddServer(FakeGateway):
             return {"time_get_response": {"time": pdd_time(self.now()), "request_id": "fake"}}
         if api == REFRESH:
             return {"pop_auth_token_refresh_response": self._refresh(form)}
+        if api == REFUND_INCREMENT:
+            return {"refund_increment_get_response": self._refund_increment(form)}
         if api != INCREMENT:
             raise _error(10006, "type不存在")
         token = form.get("access_token", "")
@@ -301,3 +336,41 @@ class FakePddServer(FakeGateway):
             self._moves.remove(move)
             self.touch(move.order_sn, move.to)
         return answer
+
+    # -- after-sales: pdd.refund.list.increment.get -------------------------------------------
+
+    def put_refund(self, refund: dict[str, Any]) -> None:
+        """Store an after-sale request as given (its ``updated_time`` decides where it lists)."""
+        with self._lock:
+            self.refunds[str(refund["id"])] = refund
+
+    def _refund_increment(self, form: dict[str, str]) -> dict[str, Any]:
+        """Requests updated in ``[start, end]`` (unix s, 30-minute cap), oldest first."""
+        token = form.get("access_token", "")
+        if token != self.access_token or not self.token_valid:
+            raise _error(10019, "access_token已过期")
+        try:
+            start = int(form["start_updated_at"])
+            end = int(form["end_updated_at"])
+            page = int(form.get("page", "1"))
+            page_size = int(form.get("page_size", "100"))
+        except (KeyError, ValueError):
+            raise _error(10000, "参数错误", "start_updated_at/end_updated_at/page") from None
+        if (form.get("after_sales_status"), form.get("after_sales_type")) != ("1", "1"):
+            raise _error(10000, "参数错误", "after_sales_status/after_sales_type")
+        if end < start or end - start > 1800:
+            raise _error(10000, "参数错误", "时间间隔不能超过30分钟")
+        if not 1 <= page_size <= 100 or page < 1:
+            raise _error(10000, "参数错误", "page_size 1..100")
+        with self._lock:
+            matching = sorted(
+                (
+                    refund
+                    for refund in self.refunds.values()
+                    if start <= _parse_time(refund["updated_time"]).timestamp() <= end
+                ),
+                key=lambda refund: (refund["updated_time"], str(refund["id"])),
+            )
+        self.refund_pages.append(page)
+        rows = matching[(page - 1) * page_size : page * page_size]
+        return {"total_count": len(matching), "refund_list": rows, "request_id": "fake"}

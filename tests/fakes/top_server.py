@@ -46,6 +46,7 @@ __all__ = [
     "REFRESH_TOKEN",
     "SESSION",
     "FakeTopServer",
+    "sample_refund",
     "sample_trade",
     "top_time",
 ]
@@ -57,7 +58,8 @@ REFRESH_TOKEN = "6101fake-refresh-FROBOZZ"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _TOP_TIME = "%Y-%m-%d %H:%M:%S"
 _STOCK_METHODS = frozenset({"taobao.skus.quantity.update", "taobao.item.quantity.update"})
-_SESSION_METHODS = frozenset({"taobao.trades.sold.increment.get", *_STOCK_METHODS})
+_REFUNDS_METHOD = "taobao.refunds.receive.get"
+_SESSION_METHODS = frozenset({"taobao.trades.sold.increment.get", *_STOCK_METHODS, _REFUNDS_METHOD})
 _NO_SESSION_METHODS = frozenset({"taobao.time.get", "taobao.top.auth.token.refresh"})
 FAULTS = ("5xx", "isp", "malformed", "hang")
 
@@ -82,6 +84,43 @@ def _expected_sign(form: dict[str, str], secret: str) -> str | None:
     if method == "hmac-sha256":
         return hmac.new(key, body, "sha256").hexdigest().upper()
     return None
+
+
+def sample_refund(
+    refund_id: str,
+    tid: str,
+    modified: datetime,
+    *,
+    status: str = "WAIT_SELLER_CONFIRM_GOODS",
+    has_good_return: bool = True,
+    num: int = 1,
+    outer_id: str = "TEE-2026-BLK-S",
+) -> dict[str, Any]:
+    """A refund as ``taobao.refunds.receive.get`` returns it (yuan strings, TOP times)."""
+    return {
+        "refund_id": refund_id,
+        "tid": tid,
+        "oid": f"{tid}0",
+        "num": num,
+        "num_iid": 612345678901,
+        "outer_id": outer_id,
+        "sku": "4412345678900|颜色分类:黑色;尺码:S",
+        "title": "纯棉短袖T恤 黑色",
+        "status": status,
+        "order_status": "WAIT_BUYER_CONFIRM_GOODS",
+        "good_status": "BUYER_RETURNED_GOODS" if has_good_return else "BUYER_NOT_RECEIVED",
+        "has_good_return": has_good_return,
+        "refund_fee": "59.00",
+        "total_fee": "59.00",
+        "payment": "59.00",
+        "reason": "尺码拍错/不喜欢/效果差",
+        "desc": "",
+        "sid": "SF1234567890" if has_good_return else "",
+        "company_name": "顺丰速运" if has_good_return else "",
+        "created": top_time(modified - timedelta(hours=2)),
+        "modified": top_time(modified),
+        "refund_phase": "aftersale",
+    }
 
 
 def sample_trade(
@@ -186,6 +225,9 @@ class FakeTopServer(FakeGateway):
         self._ban_next: float | None = None
         self._banned_until = 0.0
         self._moves: list[_Move] = []
+        self.refunds: dict[str, dict[str, Any]] = {}
+        """Refunds by refund_id (``taobao.refunds.receive.get``)."""
+        self.refund_pages: list[int] = []
         self.shelf = Shelf()
         """Listings by ``num_iid:sku_id`` (or ``num_iid``) for stock-push tests."""
 
@@ -271,7 +313,53 @@ class FakeTopServer(FakeGateway):
             return self._refresh(form)
         if method in _STOCK_METHODS:
             return self._stock_update(method, form)
+        if method == _REFUNDS_METHOD:
+            return self._refunds(form)
         return self._increment(form)
+
+    # -- after-sales: taobao.refunds.receive.get -------------------------------------------
+
+    def put_refund(self, refund: dict[str, Any]) -> None:
+        """Store a refund as given (its ``modified`` decides where it lists)."""
+        with self._lock:
+            self.refunds[str(refund["refund_id"])] = refund
+
+    def _refunds(self, form: dict[str, str]) -> dict[str, Any]:
+        """Refunds modified in ``[start_modified, end_modified]``, newest first, 1-day cap."""
+        fields = [f.strip() for f in form.get("fields", "").split(",") if f.strip()]
+        if not fields:
+            raise _error(40, "Missing required arguments", "isv.missing-parameter", "fields")
+        try:
+            start = _parse_time(form.get("start_modified", ""))
+            end = _parse_time(form.get("end_modified", ""))
+            page_no = int(form.get("page_no", "1"))
+            page_size = int(form.get("page_size", "40"))
+        except ValueError:
+            raise _error(41, "Invalid arguments", "isv.invalid-parameter", "bad value") from None
+        if end < start or end - start > timedelta(days=1):
+            raise _error(
+                15, "Remote service error", "isv.invalid-parameter", "时间跨度不能大于一天"
+            )
+        if not 1 <= page_size <= 100 or page_no < 1:
+            raise _error(41, "Invalid arguments", "isv.invalid-parameter", "page_size 1..100")
+        with self._lock:
+            matching = sorted(
+                (
+                    refund
+                    for refund in self.refunds.values()
+                    if start <= _parse_time(refund["modified"]) <= end
+                ),
+                key=lambda refund: (refund["modified"], str(refund["refund_id"])),
+                reverse=True,
+            )
+        self.refund_pages.append(page_no)
+        rows = matching[(page_no - 1) * page_size : page_no * page_size]
+        answer: dict[str, Any] = {"total_results": len(matching), "request_id": "fake"}
+        if rows:
+            answer["refunds"] = {
+                "refund": [{k: v for k, v in row.items() if k in fields} for row in rows]
+            }
+        return {"refunds_receive_get_response": answer}
 
     def _stock_update(self, method: str, form: dict[str, str]) -> dict[str, Any]:
         """``taobao.skus.quantity.update`` / ``taobao.item.quantity.update``, type=1 (full)."""

@@ -233,6 +233,45 @@ class FakeH5Store(FakeHttpServer):
         self.updated: dict[str, datetime] = {}
         self.shelf = Shelf()
         """Listings by SKU for stock-push tests (``/v1/stock``, ``/v1/listings``)."""
+        self.after_sales: dict[str, dict[str, Any]] = {}
+        """``h5.after-sale.v1`` requests by id (``/v1/after-sales``)."""
+        self.after_sale_pages: list[int] = []
+
+    def put_after_sale(self, item: dict[str, Any]) -> None:
+        """Store an after-sale request as given (its ``updated_at`` lists it)."""
+        with self._lock:
+            self.after_sales[item["id"]] = item
+
+    def _after_sale_page(self, query: dict[str, str]) -> Reply:
+        """``/v1/after-sales``: like ``/v1/orders`` (since inclusive, before exclusive)."""
+        since = _parse_aware(query.get("updated_since", ""))
+        before = _parse_aware(query.get("updated_before", ""))
+        try:
+            page = int(query.get("page", "1"))
+            per_page = int(query.get("per_page", "50"))
+        except ValueError:
+            return json_reply(400, {"error": "bad_request", "message": "page, per_page"})
+        if since is None or before is None or page < 1 or not 1 <= per_page <= 100:
+            return json_reply(400, {"error": "bad_request", "message": "updated_since/before"})
+        with self._lock:
+            hits = sorted(
+                (moment, key, item)
+                for key, item in self.after_sales.items()
+                if (moment := _parse_aware(item["updated_at"])) is not None
+                and since <= moment < before
+            )
+        self.after_sale_pages.append(page)
+        chosen = [item for _, _, item in hits[(page - 1) * per_page : page * per_page]]
+        return json_reply(
+            200,
+            {
+                "schema": "h5.after-sale-page.v1",
+                "total": len(hits),
+                "page": page,
+                "per_page": per_page,
+                "after_sales": chosen,
+            },
+        )
 
     @property
     def url(self) -> str:
@@ -287,6 +326,8 @@ class FakeH5Store(FakeHttpServer):
             return json_reply(200, {"now": self.now().isoformat()})
         if path in ("/api/v1/stock", "/api/v1/listings") and method == "POST":
             return self._stock(path, body)
+        if path == "/api/v1/after-sales":
+            return self._after_sale_page(query)
         if path != "/api/v1/orders":
             return json_reply(404, {"error": "not_found"})
         since = _parse_aware(query.get("updated_since", ""))
@@ -314,7 +355,6 @@ class FakeH5Store(FakeHttpServer):
                 "orders": [self.orders[order_id] for _, order_id in chosen],
             },
         )
-
 
     def _stock(self, path: str, body: bytes) -> Reply:
         try:

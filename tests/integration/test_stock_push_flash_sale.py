@@ -51,11 +51,13 @@ from ordercore.services.outbox import HandlerRegistry
 from ordercore_adapters.channels.h5 import H5Channel
 from ordercore_adapters.channels.shopify import ShopifyChannel
 from ordercore_adapters.channels.taobao import TaobaoChannel
+from support.postgres import fresh_postgres_database
 
 pytestmark = pytest.mark.anyio
 
 SKU = "FLASH-1"
 STOCK = 300
+DAMAGED = 60
 RESTOCK = 40
 BUDGET = 3
 BUYERS = 24
@@ -70,6 +72,16 @@ push, with room for a shared, noisy 2-core machine."""
 def _quick_retries() -> Iterator[None]:
     with stamina.set_testing(True, attempts=3, cap=True):
         yield
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shop.db'}"
+    else:
+        with fresh_postgres_database() as fresh:
+            yield fresh
 
 
 @dataclass
@@ -171,25 +183,25 @@ async def _until(check: Callable[[], Awaitable[bool]], limit: float) -> float:
     """Seconds until ``check()`` holds (fails the test past ``limit``)."""
     started = time.monotonic()
     with anyio.fail_after(limit):
-        while not await check():
+        while not await check():  # noqa: ASYNC110 - polls fake platforms in other threads
             await anyio.sleep(0.005)
     return time.monotonic() - started
 
 
-async def test_four_shops_follow_a_flash_sale_within_budget_and_lag(tmp_path: Path) -> None:
+async def test_four_shops_follow_a_flash_sale_within_budget_and_lag(url: str) -> None:
     """Platforms never sell past stock + budget + in-flight; shops settle within the lag."""
     settings = Settings(outbox_poll_interval=timedelta(seconds=OUTBOX_POLL))
     with ExitStack() as stack:
         fronts = _storefronts(stack)
         by_name = {front.name: front for front in fronts}
-        async with OrderCore.open(f"sqlite:///{tmp_path / 'shop.db'}", settings=settings) as core:
+        async with OrderCore.open(url, settings=settings) as core:
             await core.inventory.receive(SKU, STOCK)
             core.stock_push.configure(_policy(fronts), {f.name: f.channel for f in fronts})
             registry = HandlerRegistry()
             core.stock_push.register(registry)
             worker = core.outbox.worker(registry, concurrency=4)
-            inflight = 0
-            max_inflight = 0
+            inflight = dict.fromkeys(by_name, 0)
+            max_inflight = 0  # most orders one shop had sold but not yet reserved here (U)
             refused: list[str] = []
             rng = random.Random(7)
 
@@ -208,20 +220,22 @@ async def test_four_shops_follow_a_flash_sale_within_budget_and_lag(tmp_path: Pa
                     if order is None:
                         await anyio.sleep(0.002)
                         continue
-                    inflight += 1
-                    max_inflight = max(max_inflight, inflight)
+                    inflight[front.name] += 1
+                    max_inflight = max(max_inflight, inflight[front.name])
                     front.accepted.append(order)
                     try:
                         await core.inventory.reserve(f"{front.name}:{order}", {SKU: 1})
                     except InsufficientStock:
                         refused.append(order)
                     finally:
-                        inflight -= 1
+                        inflight[front.name] -= 1
 
             async with anyio.create_task_group() as group:
                 group.start_soon(core.stock_push.run)
                 group.start_soon(worker.run)
                 first = await _until(shown_as_planned, 10)
+                await core.inventory.adjust(SKU, -DAMAGED, reason="damaged")
+                dropped = await _until(shown_as_planned, LAG * 5)
                 async with (
                     httpx.AsyncClient(timeout=5) as http,
                     anyio.create_task_group() as buyers,
@@ -231,7 +245,11 @@ async def test_four_shops_follow_a_flash_sale_within_budget_and_lag(tmp_path: Pa
                 settled = await _until(lambda: _all_show(fronts, 0), LAG * 5)
                 await core.inventory.receive(SKU, RESTOCK)
                 restocked = await _until(shown_as_planned, LAG * 5)
-                drift = await core.stock_push.drift()
+
+                async def recorded() -> bool:  # the handler records once the push landed
+                    return await core.stock_push.drift() == []
+
+                await _until(recorded, LAG * 5)
                 (plan,) = await core.stock_push.plan([SKU])
                 group.cancel_scope.cancel()
             for front in fronts:
@@ -239,16 +257,22 @@ async def test_four_shops_follow_a_flash_sale_within_budget_and_lag(tmp_path: Pa
 
         sold = sum(len(front.accepted) for front in fronts)
     print(
-        f"\nsold {sold} of {STOCK} (+{BUDGET} budget) across "
-        f"{[len(f.accepted) for f in fronts]}; refused {len(refused)}; max in flight "
-        f"{max_inflight}; first push {first:.3f} s; all 0 after {settled:.3f} s; "
+        f"\nsold {sold} of {STOCK - DAMAGED} (+{BUDGET} budget) across "
+        f"{[len(f.accepted) for f in fronts]}; refused {len(refused)}; max in flight per shop "
+        f"{max_inflight}; first push {first:.3f} s; a 60-unit write-off shown after "
+        f"{dropped:.3f} s; all 0 after {settled:.3f} s; "
         f"restock shown after {restocked:.3f} s; stated lag {LAG} s"
     )
-    assert sold - STOCK == len(refused)  # every order beyond stock was one we could not reserve
-    assert sold <= STOCK + BUDGET + max_inflight
+    assert sold - (STOCK - DAMAGED) == len(
+        refused
+    )  # every order beyond stock was one we could not reserve
+    # The guarantee: beyond stock the platforms sell at most the budget plus the orders
+    # one shop had in flight when its push landed (docs/stock-push.md); measured here it
+    # is usually at most stock + budget.
+    assert sold <= STOCK - DAMAGED + BUDGET + max_inflight
+    assert dropped <= LAG
     assert settled <= LAG
     assert restocked <= LAG
-    assert drift == []
     assert 0 < plan.total <= RESTOCK + BUDGET
 
 

@@ -26,14 +26,18 @@ __all__ = [
     "EventEnvelope",
     "EventLine",
     "OrderCancelled",
+    "OrderCompleted",
     "OrderHeld",
     "OrderIngested",
+    "OrderPaid",
     "OrderReleased",
+    "OrderRouted",
     "OrderShipped",
     "OrderStatusChanged",
     "ReservationCommitted",
     "ReservationReleased",
     "StockReserved",
+    "WaybillRequested",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -202,6 +206,37 @@ class ReservationCommitted(DomainEvent):
     lines: tuple[EventLine, ...] = ()
 
 
+class OrderPaid(DomainEvent):
+    """The payment of an order was confirmed (its reservation no longer expires)."""
+
+    TYPE: ClassVar[str] = "order.paid"
+
+    reservation_id: str | None = None
+
+
+class OrderRouted(DomainEvent):
+    """An order got its fulfilment plan: the warehouses it ships from."""
+
+    TYPE: ClassVar[str] = "order.routed"
+
+    policy: str
+    warehouses: tuple[str, ...]
+
+
+class WaybillRequested(DomainEvent):
+    """The order was allocated and its waybill task written (a worker asks the courier)."""
+
+    TYPE: ClassVar[str] = "waybill.requested"
+
+    task_key: str
+
+
+class OrderCompleted(DomainEvent):
+    """A shipped order was completed (delivered and no longer open for after-sales work)."""
+
+    TYPE: ClassVar[str] = "order.completed"
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.TYPE: cls
     for cls in (
@@ -214,6 +249,10 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         StockReserved,
         ReservationReleased,
         ReservationCommitted,
+        OrderPaid,
+        OrderRouted,
+        WaybillRequested,
+        OrderCompleted,
     )
 }
 """Every event type by its ``type`` name."""

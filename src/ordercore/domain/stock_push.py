@@ -25,9 +25,11 @@ Why that bounds the oversell (docs/stock-push.md has the full argument): a platf
 sells at most what it lists; each sale it accepts comes back to us as an order that
 reserves stock. Between two pushes the platforms therefore accept at most
 ``sum_i q_i <= S + B`` units, of which ``S`` are covered by stock, so at most ``B``
-cannot be. Units sold on a platform but not yet reserved with us when a push is
-computed (the intake lag ``U``) are not in ``S``'s reduction yet and a full-set push
-lists them again: the end-to-end bound is ``B + U``. Size ``B`` to cover the peak sales
+cannot be. Shops are pushed one at a time, so :func:`headroom` caps a raise by what the
+other shops may still show (their last accepted or pending quantities). Units sold on a
+platform but not yet reserved with us when a push is computed (the intake lag ``U``)
+are not in ``S``'s reduction yet and a full-set push lists them again: the end-to-end
+bound is ``B + U``. Size ``B`` to cover the peak sales
 rate times the intake lag, or keep the lag short (webhooks).
 
 Everything here is pure: no I/O, no clock.
@@ -65,6 +67,7 @@ __all__ = [
     "StockDrift",
     "StockPushPolicy",
     "allocate",
+    "headroom",
     "plan_sku",
     "rule_quantity",
 ]
@@ -339,6 +342,15 @@ class PushRecord(BaseModel):
     """The last attempt, successful or not."""
     error: str | None = None
     """The last attempt's error (None: it succeeded)."""
+    pending: NonNegativeInt | None = None
+    """A quantity being pushed, or whose push failed without an answer: the platform may
+    show it. Cleared when a push is accepted or refused."""
+
+    @property
+    def bound(self) -> int:
+        """The most this shop may show now: the accepted quantity or a pending one."""
+        shown = (self.quantity or 0) if self.listed else 0
+        return max(shown, self.pending or 0)
 
     def after_success(self, quantity: int, listed: bool, at: datetime) -> PushRecord:
         """This record once the platform accepted ``quantity`` at ``at``."""
@@ -349,8 +361,24 @@ class PushRecord(BaseModel):
                 "pushed_at": at,
                 "attempted_at": at,
                 "error": None,
+                "pending": None,
             }
         )
+
+
+def headroom(plan: SkuPlan, shop: str, others: Iterable[PushRecord]) -> int:
+    """What ``shop`` may be pushed now without the shops' total passing ``S + B``.
+
+    ``others`` are the other shops' records of this SKU: each may still show its
+    :attr:`PushRecord.bound` until its own push lands. A push that lowers a quantity is
+    never held back; one that raises it gets at most the room the others leave, so a
+    shop whose push is stuck (its API is down) keeps its units out of everyone else's.
+    """
+    item = plan.for_shop(shop)
+    if item is None:
+        return 0
+    taken = sum(record.bound for record in others if record.shop != shop)
+    return max(0, min(item.quantity, plan.sellable + plan.budget - taken))
 
 
 @dataclass(frozen=True, slots=True)

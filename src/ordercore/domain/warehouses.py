@@ -7,6 +7,8 @@ so that routing can measure how far it is from a receiver. Its ``code`` is the
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Annotated, Self
 
@@ -107,3 +109,13 @@ class StockFeedBatch(BaseModel):
     """Where the next read starts (an opaque token of the WMS)."""
     has_more: bool = False
     produced_at: datetime | None = None
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the entries: a batch id that comes back with other entries changed."""
+        canonical = json.dumps(
+            [entry.model_dump(mode="json") for entry in self.entries],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from ordercore.domain.after_sales import AfterSale
 from ordercore.domain.channels import (
     ChannelLimits,
     ChannelTokens,
@@ -128,10 +129,29 @@ class ShipmentPushPort(Protocol):
 
 @runtime_checkable
 class AfterSalesPort(Protocol):
-    """Pull refunds, returns and exchanges like orders."""
+    """Pull refunds, returns, exchanges and resends like orders (``core.after_sales.sync``).
+
+    The feed has its own cursor and limits: a platform's after-sales API often allows
+    other windows than its order API (Pinduoduo: 30 minutes for both, JD: hours).
+    """
+
+    after_sales_limits: ChannelLimits
+    """What the platform's after-sales list allows; the window planner obeys it."""
 
     async def fetch_after_sales(self, window: TimeWindow, page: str | None) -> Page:
-        """One page of after-sale records modified in ``window``."""
+        """One page of after-sale records modified in ``window`` (``RecordKind.AFTER_SALE``).
+
+        As :meth:`ChannelPort.fetch_orders`: the platform's total for the window, times in
+        UTC, ChannelUnavailable after retries, ChannelAuthExpired for expired credentials.
+        """
+        ...
+
+    def map_after_sale(self, record: RawRecord) -> AfterSale:
+        """Map a raw after-sale record (InvalidInput names the field).
+
+        The id is :func:`ordercore.domain.after_sales.after_sale_id`; ``order_id`` is left
+        None (the core links it to the stored order).
+        """
         ...
 
 

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
 from ordercore.config import Settings
+from ordercore.domain.after_sales import AfterSale, AfterSaleStatus, Inspection
 from ordercore.domain.channels import ChannelTokens
 from ordercore.domain.couriers import Waybill, WaybillRecord, WaybillState
 from ordercore.domain.health import ReviewEntry
@@ -51,6 +52,7 @@ from ordercore.domain.inventory import (
 from ordercore.domain.orders import Order, OrderStatus
 from ordercore.domain.outbox import OutboxState, OutboxTask
 from ordercore.domain.routing import FulfilmentPlan, TransferRequest, TransferStatus
+from ordercore.domain.shipments import PushState, Shipment, ShipmentPush, ShipmentState
 from ordercore.domain.stock_push import PushRecord
 from ordercore.domain.tickets import (
     AgentLoad,
@@ -63,11 +65,13 @@ from ordercore.domain.tickets import (
 from ordercore.domain.warehouses import Warehouse
 
 __all__ = [
+    "AfterSaleRepository",
     "IntakeRepository",
     "InventoryRepository",
     "OrderRepository",
     "OutboxRepository",
     "RoutingRepository",
+    "ShipmentRepository",
     "StockPushRepository",
     "Storage",
     "StorageFactory",
@@ -540,6 +544,74 @@ class WaybillRepository(Protocol):
         ...
 
 
+class ShipmentRepository(Protocol):
+    """Parcels (shipments) and the push-back record of each order part in them.
+
+    State changes are compare-and-set on the stored state, so two workers, a retry and
+    an interception racing a ship all leave one consistent outcome.
+    """
+
+    async def add(self, shipment: Shipment, pushes: Sequence[ShipmentPush]) -> bool:
+        """Store a new shipment and its push records; False (nothing written) if the id exists."""
+        ...
+
+    async def get(self, shipment_id: str) -> Shipment | None:
+        """One shipment."""
+        ...
+
+    async def for_order(self, order_id: str) -> builtins.list[Shipment]:
+        """The shipments holding a part of the order, oldest first."""
+        ...
+
+    async def move(
+        self,
+        shipment_id: str,
+        target: ShipmentState,
+        from_states: Sequence[ShipmentState],
+        now: datetime,
+    ) -> bool:
+        """Set the state to ``target`` if it is one of ``from_states`` (``shipped_at`` set on
+        shipping); False when it was not (or there is no such shipment)."""
+        ...
+
+    async def move_pushes(
+        self,
+        shipment_id: str,
+        target: PushState,
+        from_states: Sequence[PushState],
+        now: datetime,
+        *,
+        order_id: str | None = None,
+    ) -> int:
+        """Set the pushes of a shipment (or of one order in it) in ``from_states`` to
+        ``target``; returns how many moved."""
+        ...
+
+    async def save_push(self, push: ShipmentPush, from_states: Sequence[PushState]) -> bool:
+        """Write ``push`` (state, attempts, error, times) if the stored one is in
+        ``from_states``; False otherwise."""
+        ...
+
+    async def get_push(self, shipment_id: str, order_id: str) -> ShipmentPush | None:
+        """The push record of one order's part of one shipment."""
+        ...
+
+    async def pushes(
+        self,
+        *,
+        order_id: str | None = None,
+        shipment_id: str | None = None,
+        states: Sequence[PushState] = (),
+        limit: int = 1000,
+    ) -> builtins.list[ShipmentPush]:
+        """Push records, oldest first (created_at, shipment id, order id), filtered."""
+        ...
+
+    async def push_counts(self) -> dict[PushState, int]:
+        """Push records per state (every state present, zero included)."""
+        ...
+
+
 class StockPushRepository(Protocol):
     """The last push of each SKU to each shop (what the platform shows, as far as we know)."""
 
@@ -549,9 +621,18 @@ class StockPushRepository(Protocol):
         ...
 
     async def pushes(
-        self, *, shop: str | None = None, skus: Sequence[str] | None = None
+        self,
+        *,
+        shop: str | None = None,
+        skus: Sequence[str] | None = None,
+        for_update: bool = False,
     ) -> builtins.list[PushRecord]:
-        """The records of one shop and/or some SKUs (both None: all), by (shop, sku)."""
+        """The records of one shop and/or some SKUs (both None: all), by (shop, sku).
+
+        ``for_update``: lock them until the unit ends (SELECT ... FOR UPDATE where the
+        engine has row locks; SQLite and memory units are serialised anyway), so a
+        push's headroom check and its intent are one step.
+        """
         ...
 
 
@@ -614,17 +695,75 @@ class RoutingRepository(Protocol):
         ...
 
     async def record_feed_batch(
-        self, source: str, batch_id: str, cursor: str, entries: int, now: datetime
-    ) -> bool:
+        self, source: str, batch_id: str, cursor: str, digest: str, entries: int, now: datetime
+    ) -> str | None:
         """Remember a WMS feed batch as applied and move the source's cursor to ``cursor``.
 
-        False (and nothing written) when this batch id of this source was recorded before:
-        applying a feed is idempotent per batch.
+        None when the batch is new. When this batch id of this source was recorded before,
+        write nothing and return the digest recorded then (applying a feed is idempotent
+        per batch; a different digest means the WMS changed the batch between reads).
         """
         ...
 
     async def feed_cursor(self, source: str) -> str | None:
         """Where the source's feed was read up to."""
+        ...
+
+
+class AfterSaleRepository(Protocol):
+    """After-sale requests (refunds, returns, exchanges, resends) and their inspections."""
+
+    async def get(self, after_sale_id: str) -> AfterSale | None:
+        """The after-sale with this id."""
+        ...
+
+    async def get_many_by_external(
+        self, channel: str, external_ids: Sequence[str]
+    ) -> dict[str, AfterSale]:
+        """The stored after-sales of one channel among ``external_ids``, by external id."""
+        ...
+
+    async def upsert_many(
+        self, after_sales: Sequence[AfterSale]
+    ) -> builtins.list[UpsertOutcome]:
+        """Store after-sales exactly once per (channel, external_id), newest version winning.
+
+        Aligned with the input: CREATED when the key is new; UPDATED when its
+        ``source_modified_at`` is later than the stored one's (replaced, ``version``
+        bumped, the stored id, ``order_id`` link and ``created_at`` kept); UNCHANGED when
+        the same; STALE when older (nothing written). The comparison is part of the write.
+        """
+        ...
+
+    async def list(
+        self,
+        *,
+        channel: str | None = None,
+        order_id: str | None = None,
+        status: AfterSaleStatus | None = None,
+        unlinked_only: bool = False,
+        limit: int = 100,
+    ) -> builtins.list[AfterSale]:
+        """After-sales, most recently changed on the platform first, then by id."""
+        ...
+
+    async def link(self, channel: str, order_external_id: str, order_id: str) -> int:
+        """Set ``order_id`` on the channel's unlinked after-sales of that platform order.
+
+        A conditional write (only rows still unlinked); returns how many it linked.
+        """
+        ...
+
+    async def claim_handover(self, after_sale_id: str, now: datetime) -> bool:
+        """Mark the after-sale handed over to interception; False when it already was."""
+        ...
+
+    async def add_inspection(self, inspection: Inspection) -> tuple[Inspection, bool]:
+        """Keep the after-sale's inspection unless it has one: (stored inspection, created)."""
+        ...
+
+    async def inspection(self, after_sale_id: str) -> Inspection | None:
+        """The after-sale's inspection, if it was inspected."""
         ...
 
 
@@ -638,8 +777,10 @@ class UnitOfWork(Protocol):
     tickets: TicketRepository
     outbox: OutboxRepository
     waybills: WaybillRepository
+    shipments: ShipmentRepository
     stock_push: StockPushRepository
     routing: RoutingRepository
+    after_sales: AfterSaleRepository
 
     async def __aenter__(self) -> Self: ...
 

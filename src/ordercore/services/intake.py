@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -66,6 +66,7 @@ __all__ = [
     "Guard",
     "IncompleteWindow",
     "IntakeService",
+    "StoreHook",
     "StoreReport",
     "Versioning",
     "WebhookReport",
@@ -94,6 +95,14 @@ class Guard(Protocol):
     """Runs in the last unit of a store; False rolls that unit back."""
 
     async def __call__(self, uow: UnitOfWork) -> bool: ...
+
+
+class StoreHook(Protocol):
+    """Runs in each batch's unit of work after its upsert (e.g. to write domain events)."""
+
+    async def __call__(
+        self, uow: UnitOfWork, orders: Sequence[Order], outcomes: Sequence[UpsertOutcome], /
+    ) -> None: ...
 
 
 class IncompleteWindow(ChannelUnavailable):
@@ -155,6 +164,8 @@ class IntakeService:
         self._clock = clock
         self._settings = settings
         self._inventory = inventory
+        self.on_cancelled: Callable[[str], Awaitable[object]] | None = None
+        """Called with each order a platform cancelled, after its stock is released."""
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -322,6 +333,7 @@ class IntakeService:
         warnings: Mapping[str, tuple[str, ...]] | None = None,
         versioning: Versioning | None = None,
         guard: Guard | None = None,
+        on_stored: StoreHook | None = None,
     ) -> StoreReport | None:
         """Store canonical orders of one channel exactly once; the path every intake shares.
 
@@ -333,6 +345,7 @@ class IntakeService:
         rolled back and None is returned (earlier batches are idempotent upserts).
         Afterwards new orders reserve stock and newly cancelled ones release it.
         ``versioning`` may set each incoming order's version from the stored one.
+        ``on_stored`` runs in each batch's unit with the merged orders and their outcomes.
         """
         stock = _StockChanges()
         report = await self._store(
@@ -345,6 +358,7 @@ class IntakeService:
             warnings=warnings,
             versioning=versioning,
             guard=guard,
+            on_stored=on_stored,
         )
         if report is not None:
             await self._apply_stock(stock, report)
@@ -362,6 +376,7 @@ class IntakeService:
         warnings: Mapping[str, tuple[str, ...]] | None = None,
         versioning: Versioning | None = None,
         guard: Guard | None = None,
+        on_stored: StoreHook | None = None,
     ) -> StoreReport | None:
         """:meth:`store_orders` without the stock step: what it would do is added to ``stock``."""
         now = self._clock.now()
@@ -389,6 +404,8 @@ class IntakeService:
                 reviews = self._reviews(merged, outcomes, warnings or {}, retries, now)
                 if reviews:
                     await uow.intake.enqueue_reviews(reviews)
+                if on_stored is not None:
+                    await on_stored(uow, merged, outcomes)
                 if last:
                     if guard is not None and not await guard(uow):
                         return None
@@ -475,6 +492,11 @@ class IntakeService:
                 await self._inventory.release(order_id)
             except (ReservationNotFound, ReservationStateConflict) as exc:
                 report.errors.append(mask_text(f"order {order_id}: not released: {exc}"))
+            if self.on_cancelled is not None:  # core.shipments.intercept: stop its parcels
+                try:
+                    await self.on_cancelled(order_id)
+                except OrderCoreError as exc:
+                    report.errors.append(mask_text(f"order {order_id}: not intercepted: {exc}"))
 
     async def _finish(
         self,

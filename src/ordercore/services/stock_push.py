@@ -36,6 +36,7 @@ import logging
 import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import anyio
@@ -48,6 +49,7 @@ from ordercore.domain.stock_push import (
     SkuPlan,
     StockDrift,
     StockPushPolicy,
+    headroom,
     plan_sku,
 )
 from ordercore.errors import FieldError, InvalidInput, UnknownAdapter
@@ -232,7 +234,11 @@ class StockPushService:
         registry.register(PUSH_KIND, self.handle, max_attempts=max_attempts)
 
     async def handle(self, task: OutboxTask) -> None:
-        """Push one shop's batch: compute now, push, record; raise to retry on transport errors."""
+        """Push one shop's batch: compute now, claim headroom, push, record.
+
+        Raises (so the outbox retries) when the platform could not be reached; refusals
+        of single listings are recorded and show in :meth:`drift`.
+        """
         shop = str(task.payload.get("shop", ""))
         raw_skus = task.payload.get("skus")
         skus = [str(sku) for sku in raw_skus] if isinstance(raw_skus, list) else []
@@ -244,22 +250,66 @@ class StockPushService:
             attributes={"ordercore.channel": shop, "ordercore.sku.count": len(skus)},
         ):
             plans = await self.plan(skus)
-            items = [item for plan in plans if (item := plan.for_shop(shop)) is not None]
+            items, previous = await self._claim(shop, plans)
             if items:
-                await self._push(shop, channel, items)
+                await self._push(shop, channel, items, previous)
 
-    async def _push(self, shop: str, channel: ChannelPort, items: Sequence[ShopQuantity]) -> None:
-        assert isinstance(channel, StockPushPort)
+    async def _claim(
+        self, shop: str, plans: Sequence[SkuPlan]
+    ) -> tuple[list[ShopQuantity], dict[str, PushRecord]]:
+        """Cut each quantity to the headroom the other shops leave and record it as pending.
+
+        One unit of work: the other shops' records are read locked, so two shops' pushes
+        of one SKU cannot both take the same room.
+        """
+        now = self._clock.now()
+        items: list[ShopQuantity] = []
+        intents: list[PushRecord] = []
         async with self._storage.unit_of_work() as uow:
-            previous = {
-                record.sku: record
-                for record in await uow.stock_push.pushes(shop=shop, skus=[i.sku for i in items])
-            }
-        by_listing = {item.listing: item for item in items}
+            records = await uow.stock_push.pushes(
+                skus=[plan.sku for plan in plans], for_update=True
+            )
+            previous = {record.sku: record for record in records if record.shop == shop}
+            for plan in plans:
+                item = plan.for_shop(shop)
+                if item is None:
+                    continue
+                others = [r for r in records if r.sku == plan.sku and r.shop != shop]
+                allowed = headroom(plan, shop, others)
+                if allowed < item.quantity:
+                    logger.info(
+                        "stock push to %r: %s held at %d of %d until other shops' pushes land",
+                        shop,
+                        plan.sku,
+                        allowed,
+                        item.quantity,
+                    )
+                    self._dirty.add(plan.sku)
+                    self._wake.set()
+                items.append(replace(item, quantity=allowed))
+                base = previous.get(plan.sku) or PushRecord(
+                    shop=shop, sku=plan.sku, listing=item.listing, attempted_at=now
+                )
+                intents.append(
+                    base.model_copy(
+                        update={"listing": item.listing, "pending": allowed, "attempted_at": now}
+                    )
+                )
+            await uow.stock_push.save_pushes(intents)
+            await uow.commit()
+        return items, previous
+
+    async def _push(
+        self,
+        shop: str,
+        channel: ChannelPort,
+        items: Sequence[ShopQuantity],
+        previous: Mapping[str, PushRecord],
+    ) -> None:
+        assert isinstance(channel, StockPushPort)
         errors: dict[str, str | None] = {}
         try:
-            answers = await channel.push_stock({item.listing: item.quantity for item in items})
-            errors.update(answers)
+            errors.update(await channel.push_stock({i.listing: i.quantity for i in items}))
             toggles = {
                 item.listing: item.listed
                 for item in items
@@ -267,16 +317,15 @@ class StockPushService:
                 and (previous[item.sku].listed if item.sku in previous else True) != item.listed
             }
             if toggles and isinstance(channel, ListingPort):
-                errors.update(
-                    {k: v for k, v in (await channel.set_listed(toggles)).items() if v is not None}
-                )
+                answers = await channel.set_listed(toggles)
+                errors.update({k: v for k, v in answers.items() if v is not None})
         except Exception as exc:
-            await self._record(shop, by_listing.values(), previous, failed=scrub_error(str(exc)))
+            await self._record(shop, items, previous, failed=scrub_error(str(exc)))
             raise
-        await self._record(shop, by_listing.values(), previous, errors=errors)
-        failed = sorted(listing for listing, error in errors.items() if error is not None)
-        if failed:
-            logger.warning("stock push to %r: the platform refused %s", shop, ", ".join(failed))
+        await self._record(shop, items, previous, errors=errors)
+        refused = sorted(listing for listing, error in errors.items() if error is not None)
+        if refused:
+            logger.warning("stock push to %r: the platform refused %s", shop, ", ".join(refused))
 
     async def _record(
         self,
@@ -287,20 +336,27 @@ class StockPushService:
         errors: Mapping[str, str | None] | None = None,
         failed: str | None = None,
     ) -> None:
+        """Record each outcome. A push that failed without an answer keeps its quantity
+        pending (the platform may have applied it); a refusal or a success clears it."""
         now = self._clock.now()
         records = []
         for item in items:
             base = previous.get(item.sku) or PushRecord(
-                shop=shop, sku=item.sku, listing=item.listing, quantity=None, attempted_at=now
+                shop=shop, sku=item.sku, listing=item.listing, attempted_at=now
             )
             base = base.model_copy(update={"listing": item.listing})
-            error = failed if failed is not None else (errors or {}).get(item.listing)
-            if error is None:
-                records.append(base.after_success(item.quantity, item.listed, now))
+            if failed is not None:
+                update: dict[str, object] = {
+                    "attempted_at": now,
+                    "error": failed,
+                    "pending": max(item.quantity, base.pending or 0),
+                }
+                records.append(base.model_copy(update=update))
+            elif (error := (errors or {}).get(item.listing)) is not None:
+                update = {"attempted_at": now, "error": scrub_error(error), "pending": None}
+                records.append(base.model_copy(update=update))
             else:
-                records.append(
-                    base.model_copy(update={"attempted_at": now, "error": scrub_error(error)})
-                )
+                records.append(base.after_success(item.quantity, item.listed, now))
         with anyio.CancelScope(shield=True):
             async with self._storage.unit_of_work() as uow:
                 await uow.stock_push.save_pushes(records)

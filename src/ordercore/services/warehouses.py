@@ -21,6 +21,7 @@ from ordercore.errors import (
     StockAdjustmentConflict,
     UnknownSku,
     UnknownWarehouse,
+    WarehouseFeedError,
 )
 from ordercore.ports.clock import Clock
 from ordercore.ports.storage import Storage, UnitOfWork
@@ -114,10 +115,19 @@ class WarehouseService:
 
         async def apply(uow: UnitOfWork) -> FeedApplied:
             now = self._clock.now()
-            fresh = await uow.routing.record_feed_batch(
-                source, batch.batch_id, batch.cursor, len(batch.entries), now
+            digest = batch.digest
+            known = await uow.routing.record_feed_batch(
+                source, batch.batch_id, batch.cursor, digest, len(batch.entries), now
             )
-            if not fresh:
+            if known is not None:
+                if known != digest:
+                    raise WarehouseFeedError(
+                        source,
+                        "apply stock feed",
+                        f"batch {batch.batch_id!r} was applied before with other entries: "
+                        "the WMS changed a page between reads; nothing was applied",
+                        transient=False,
+                    )
                 return FeedApplied(batch.batch_id, duplicate=True)
             reference = f"wms:{source}:{batch.batch_id}"
             applied = 0

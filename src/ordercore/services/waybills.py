@@ -65,6 +65,7 @@ from ordercore.errors import (
 from ordercore.ports.clock import Clock
 from ordercore.ports.couriers import CourierPort
 from ordercore.ports.storage import Storage, UnitOfWork
+from ordercore.resilience.clock import SystemTime, TimeSource
 from ordercore.resilience.degrade import Deferred, Degrader, OnOpen, Skipped, Step
 from ordercore.resilience.fallback import Failover
 from ordercore.services.outbox import HandlerRegistry, enqueue
@@ -106,7 +107,8 @@ class WaybillService:
     ``chain`` is a :class:`~ordercore.resilience.Failover` over courier ports, each
     normally wrapped in its own resilience pipeline (``ordercore_adapters.couriers.
     courier_chain`` builds one). ``senders`` maps a warehouse to the sender printed on
-    its waybills (``""``: the default sender).
+    its waybills (``""``: the default sender). ``time`` is the breakers' time source
+    (the system's by default), used to say when a deferred step is worth retrying.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class WaybillService:
         *,
         settings: Settings | None = None,
         packages: Callable[[Order], Sequence[Package]] = packages_of,
+        time: TimeSource | None = None,
     ) -> None:
         self._storage = storage
         self._clock = clock
@@ -125,6 +128,7 @@ class WaybillService:
         self._senders = dict(senders)
         self._settings = settings or Settings()
         self._packages = packages
+        self._time = time or SystemTime()
         self._degrader = Degrader({}, [STEP])
         self.couriers: dict[str, CourierPort] = {}
         for target in chain.targets:
@@ -301,7 +305,7 @@ class WaybillService:
         return sender
 
     def _retry_after(self) -> float | None:
-        now = self._clock.now()
+        now = self._time.now()
         waits = [
             (target.breaker.retry_at - now).total_seconds()
             for target in self._chain.targets

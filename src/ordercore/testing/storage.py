@@ -36,6 +36,7 @@ from ordercore.errors import (
     UnknownSku,
 )
 from ordercore.ports.clock import ManualClock
+from ordercore.testing.storage_after_sales import AfterSaleContract
 from ordercore.testing.storage_base import (
     TTL,
     StorageContractBase,
@@ -50,6 +51,7 @@ from ordercore.testing.storage_intake import IntakeContract
 from ordercore.testing.storage_orders import OrderContract, sample_order
 from ordercore.testing.storage_outbox import OutboxContract
 from ordercore.testing.storage_routing import RoutingContract
+from ordercore.testing.storage_shipments import ShipmentContract, ShipmentFlowContract
 from ordercore.testing.storage_stock_push import StockPushContract
 from ordercore.testing.storage_tickets import TicketContract
 from ordercore.testing.storage_tokens import TokenContract
@@ -528,7 +530,10 @@ class StorageContract(
     TicketContract,
     OutboxContract,
     WaybillContract,
+    ShipmentContract,
+    ShipmentFlowContract,
     StockPushContract,
     RoutingContract,
+    AfterSaleContract,
 ):
     """The whole storage contract. Mix in and provide ``make_storage``."""

@@ -47,8 +47,8 @@ def routing_order(
 async def _setup(core: OrderCore, stock: dict[tuple[str, str], int]) -> None:
     for warehouse in WAREHOUSES:
         await core.warehouses.add(warehouse)
-    for (sku, warehouse), quantity in stock.items():
-        await core.inventory.receive(sku, quantity, warehouse=warehouse)
+    for (sku, code), quantity in stock.items():
+        await core.inventory.receive(sku, quantity, warehouse=code)
 
 
 async def _add(core: OrderCore, order_id: str, lines: dict[str, int]) -> Order:
@@ -177,7 +177,11 @@ class RoutingContract(StorageContractBase):
         async with anyio.create_task_group() as group:
             for n in range(4):
                 group.start_soon(core.routing.route, f"o{n}")
-        places = [(await core.routing.plan(f"o{n}")).packages[0].warehouse for n in range(4)]
+        places = []
+        for n in range(4):
+            plan = await core.routing.plan(f"o{n}")
+            assert plan is not None
+            places.append(plan.packages[0].warehouse)
         assert sorted(places) == ["GZ", "GZ", "SH", "SH"]
         assert await stock_of(core, "A", "SH") == (2, 2)
         assert await stock_of(core, "A", "GZ") == (10, 2)

@@ -73,7 +73,7 @@ class StockPushContract(StorageContractBase):
         records = [
             _record(core, "tb", "B", 3, listed=False),
             _record(core, "tb", "A", 0, error=None),
-            _record(core, "h5", "A", None, error="HTTP 502"),
+            _record(core, "h5", "A", None, error="HTTP 502", pending=4),
         ]
         assert await _save(core, records) == 3
         every = await _pushes(core)
@@ -86,6 +86,10 @@ class StockPushContract(StorageContractBase):
             ("tb", "A"),
         ]
         assert await _pushes(core, shop="tb", skus=[]) == []
+        async with core.storage.unit_of_work() as uow:
+            locked = await uow.stock_push.pushes(skus=["A"], for_update=True)
+            await uow.commit()
+        assert [(r.shop, r.pending) for r in locked] == [("h5", 4), ("tb", None)]
 
     @pytest.mark.anyio
     async def test_a_newer_attempt_replaces_an_older_one_never_the_reverse(

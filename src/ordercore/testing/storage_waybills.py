@@ -75,7 +75,8 @@ class WaybillContract(StorageContractBase):
         await _begin(core, "o-1", "1", T0)
         assert await _complete(core, _waybill("o-1", "1"), "o-1", "1")
         stored = await _get(core, "o-1", "1")
-        assert stored is not None and stored.state is WaybillState.CREATED
+        assert stored is not None
+        assert stored.state is WaybillState.CREATED
         assert stored.waybill == _waybill("o-1", "1")
 
     @pytest.mark.anyio
@@ -132,7 +133,8 @@ class WaybillContract(StorageContractBase):
             for n in range(6):
                 group.start_soon(run, f"ZT{n}")
         stored = await _get(core, "o-1", "1")
-        assert stored is not None and len(won) == 1
+        assert stored is not None
+        assert len(won) == 1
         assert stored.tracking_number == won[0]
         async with core.storage.unit_of_work() as uow:
             assert await uow.waybills.counts() == {

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from fakes.courier_server import APP_KEY, APP_SECRET, FakeCourierServer, digest
+from ordercore import registry
 from ordercore.errors import (
     CourierAuthFailed,
     CourierRejected,
@@ -189,3 +190,8 @@ def test_config_problems_are_named_together_and_the_secret_is_not_shown() -> Non
     fields = {error.field for error in caught.value.errors}
     assert fields == {"base_url", "app_key", "app_secret", "timeout", "bogus"}
     assert "12345" not in str(caught.value)
+
+
+def test_the_adapter_is_registered_as_zto() -> None:
+    """The ordercore.couriers entry point ``zto`` names HttpCourier."""
+    assert registry.load("ordercore.couriers", "zto") is HttpCourier

@@ -13,14 +13,19 @@ from ordercore.core import OrderCore
 from ordercore.domain.couriers import Package, PackageItem, WaybillRecord, WaybillState
 from ordercore.domain.orders import OrderLine, OrderStatus
 from ordercore.domain.outbox import OutboxState
-from ordercore.errors import CourierRejected, OrderNotFound, OrderOnHold, WaybillDeferred
+from ordercore.errors import (
+    CourierRejected,
+    OrderNotFound,
+    OrderOnHold,
+    WaybillDeferred,
+)
 from ordercore.ports.clock import ManualClock
 from ordercore.services.outbox import HandlerRegistry
 from ordercore.services.waybills import CANCEL_KIND, CREATE_KIND, packages_of
 from ordercore.testing.couriers import FakeCourier
 from ordercore.testing.storage_orders import sample_order
 from ordercore_adapters.storage.memory import MemoryStorage
-from support.waybills import LosingCourier, live_waybills, waybill_service
+from support.waybills import SENDERS, LosingCourier, live_waybills, waybill_service
 
 pytestmark = pytest.mark.anyio
 
@@ -148,7 +153,8 @@ async def test_with_every_breaker_open_the_step_is_deferred(core: OrderCore) -> 
     with pytest.raises(WaybillDeferred) as caught:
         await service.create("o-1")
     assert caught.value.transient is True
-    assert caught.value.retry_after is not None and caught.value.retry_after > 0
+    assert caught.value.retry_after is not None
+    assert caught.value.retry_after > 0
     assert primary.calls == backup.calls == 0
     (record,) = await _records(core, "o-1")
     assert record.state is WaybillState.REQUESTED
@@ -218,8 +224,12 @@ def test_default_packages_follow_the_warehouses() -> None:
 async def test_the_worker_ships_every_order_once_while_the_primary_fails(
     core: OrderCore,
 ) -> None:
-    """30 orders through the outbox, the primary losing answers then refusing: 30 waybills."""
-    primary = LosingCourier("zto", prefix="ZT", lose=2)
+    """30 orders through the outbox; the primary loses 3 answers and its breaker opens.
+
+    Every order ends with one live waybill: the backup's after the breaker opened, and the
+    primary's three orphans are cancelled once its breaker closes again.
+    """
+    primary = LosingCourier("zto", prefix="ZT", lose=3)
     backup = FakeCourier("sf", prefix="SF")
     service, chain = waybill_service(core, [primary, backup])
     for n in range(30):
@@ -227,21 +237,28 @@ async def test_the_worker_ships_every_order_once_while_the_primary_fails(
         async with core.storage.unit_of_work() as uow:
             await service.enqueue(uow, f"o-{n}")
             await uow.commit()
-        if n == 10:
-            primary.fail_next(*[_unavailable()] * 5)
     registry = HandlerRegistry()
     service.register(registry)
-    await core.outbox.worker(registry, concurrency=4).run(stop_when="drained")
+    await core.outbox.worker(registry, concurrency=1).run(stop_when="idle")
+    assert [change.new.value for change in chain.breakers["zto"].history] == ["open"]
+    assert len(primary.waybills) == 3  # orphans: their cancels wait for the breaker
+    chain.breakers["zto"].close("test: primary is back")
+    assert isinstance(core.clock, ManualClock)
+    core.clock.advance(timedelta(hours=1))
+    await core.outbox.worker(registry, concurrency=1).run(stop_when="drained")
     live = live_waybills([primary, backup])
     assert sorted(live) == sorted(f"o-{n}:1" for n in range(30))
-    assert all(len(holders) == 1 for holders in live.values())
+    assert all(holders == ["sf"] for holders in live.values())
     counts = await core.outbox.counts()
-    assert (counts[OutboxState.DONE], counts[OutboxState.DEAD]) == (30 + 2, 0)
-    assert [change.new.value for change in chain.breakers["zto"].history] == ["open"]
-    assert {kind for kind in (CREATE_KIND, CANCEL_KIND)} <= set(registry.kinds)
+    assert (counts[OutboxState.DONE], counts[OutboxState.DEAD]) == (30 + 3, 0)
+    assert registry.kinds == (CANCEL_KIND, CREATE_KIND)
 
 
-def _unavailable() -> Exception:
-    from ordercore.errors import CourierUnavailable
-
-    return CourierUnavailable("zto", "create_waybill", "HTTP 502")
+async def test_the_core_builds_a_waybill_service_on_its_storage(core: OrderCore) -> None:
+    """core.waybills(chain, senders) records on the core's own storage."""
+    primary = FakeCourier("zto", prefix="ZT")
+    _, chain = waybill_service(core, [primary])
+    service = core.waybills(chain.failover, SENDERS)
+    await _order(core, "o-1")
+    await service.create("o-1")
+    assert [record.tracking_number for record in await _records(core, "o-1")] == ["ZT00000001"]

@@ -88,6 +88,7 @@ from ordercore_adapters.channels._platform.credentials import (
 from ordercore_adapters.channels._platform.json_http import JsonHttp, Throttled, Transient
 from ordercore_adapters.channels.signatures import DouyinPushVerifier, ReplayCheck, ReplayGuard
 
+from .after_sales import DouyinAfterSales
 from .mapping import map_shop_order
 from .signing import DOUYIN_SIGN_METHODS, format_douyin_time, param_json, sign_douyin
 
@@ -150,7 +151,7 @@ def douyin_bounds(window: TimeWindow) -> tuple[int, int]:
     return math.ceil(window.start.timestamp()), math.ceil(window.end.timestamp()) - 1
 
 
-class DouyinChannel(TokenLifecycle):
+class DouyinChannel(DouyinAfterSales, TokenLifecycle):
     """A ChannelPort, TokenCarrier and OrderLookupPort for one 抖店 shop (see the module)."""
 
     kind = "douyin"

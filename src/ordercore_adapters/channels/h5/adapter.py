@@ -49,6 +49,7 @@ from ordercore_adapters.channels._platform.json_http import JsonHttp
 from ordercore_adapters.channels._platform.values import parse_iso
 from ordercore_adapters.channels.signatures import StandardWebhooksVerifier
 
+from .after_sales import H5AfterSales
 from .mapping import map_h5_order
 
 __all__ = ["H5_TOPICS", "H5Channel", "h5_time"]
@@ -75,7 +76,7 @@ def h5_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-class H5Channel:
+class H5Channel(H5AfterSales):
     """A ChannelPort for the seller's own H5 store (see the module docstring)."""
 
     kind = "h5"

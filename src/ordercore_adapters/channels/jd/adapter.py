@@ -86,6 +86,7 @@ from .._platform.credentials import (
 )
 from .._platform.gateway import check_gateway_url
 from .._platform.times import format_top_time, inclusive_bounds, parse_top_time
+from .after_sales import JdAfterSales
 from .client import JosApiError, JosClient
 from .mapping import JD_STATUSES, ORDER_FIELDS, map_jd_order
 
@@ -107,7 +108,7 @@ class JdPushNotSupported(OrderCoreError, NotImplementedError):
     """JD pushes arrive as JMQ messages, not as signed HTTP webhooks."""
 
 
-class JdChannel(RefreshingTokenChannel[JosClient]):
+class JdChannel(JdAfterSales, RefreshingTokenChannel[JosClient]):
     """A ChannelPort (and TokenCarrier) for one JD POP shop over JOS (see the module)."""
 
     kind = "jd"

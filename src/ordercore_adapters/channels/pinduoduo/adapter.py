@@ -95,6 +95,7 @@ from .._platform.credentials import (
     refresh_config_errors,
 )
 from .._platform.times import inclusive_bounds, parse_top_time
+from .after_sales import PddAfterSales
 from .client import PddApiError, PddClient
 from .mapping import AMOUNT_UNITS, map_pdd_order
 
@@ -128,7 +129,7 @@ def pdd_bounds(window: TimeWindow) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
-class PinduoduoChannel(RefreshingTokenChannel[PddClient]):
+class PinduoduoChannel(PddAfterSales, RefreshingTokenChannel[PddClient]):
     """A ChannelPort (and TokenCarrier) for one Pinduoduo shop (see the module docstring)."""
 
     kind = "pinduoduo"

@@ -60,6 +60,7 @@ from ordercore_adapters.channels._platform.json_http import ApiError, JsonHttp
 from ordercore_adapters.channels._platform.values import parse_iso
 from ordercore_adapters.channels.signatures import ShopifyVerifier
 
+from .after_sales import ShopifyAfterSales
 from .mapping import map_shopify_order
 
 __all__ = ["SHOPIFY_TOPICS", "ShopifyChannel", "shopify_bounds"]
@@ -99,7 +100,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-class ShopifyChannel:
+class ShopifyChannel(ShopifyAfterSales):
     """A ChannelPort for one Shopify-style shop (see the module docstring)."""
 
     kind = "shopify"

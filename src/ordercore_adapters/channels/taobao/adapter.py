@@ -86,6 +86,7 @@ from ordercore.ports.clock import Clock, SystemClock
 from .._platform.config import aware, shown, unknown_keys
 from .._platform.credentials import AS_CONFIGURED, ClientOwner, fingerprint
 from .._platform.times import inclusive_bounds
+from .after_sales import TaobaoAfterSales
 from .client import TopApiError, TopClient
 from .mapping import TRADE_FIELDS, map_trade
 from .signing import SIGN_METHODS, format_top_time, parse_top_time
@@ -132,7 +133,7 @@ def top_bounds(window: TimeWindow) -> tuple[datetime, datetime]:
     return inclusive_bounds(window)
 
 
-class TaobaoChannel(ClientOwner[TopClient]):
+class TaobaoChannel(TaobaoAfterSales, ClientOwner[TopClient]):
     """A ChannelPort for one Taobao/Tmall shop over TOP (see the module docstring)."""
 
     kind = "taobao"

@@ -167,19 +167,20 @@ class MemoryRouting:
     # -- WMS feeds ----------------------------------------------------------------------------
 
     async def record_feed_batch(
-        self, source: str, batch_id: str, cursor: str, entries: int, now: datetime
-    ) -> bool:
-        """Remember a batch once and move the source's cursor."""
+        self, source: str, batch_id: str, cursor: str, digest: str, entries: int, now: datetime
+    ) -> str | None:
+        """Remember a batch once and move the source's cursor; a repeat gets its digest."""
         log = self._log()
         state = self._state
         key = (source, batch_id)
-        if key in state.feed_batches:
-            return False
-        state.feed_batches[key] = now
+        known = state.feed_batches.get(key)
+        if known is not None:
+            return known[1]
+        state.feed_batches[key] = (now, digest)
         log.append((_restore, state.feed_batches, key, None))
         log.append((_restore, state.feed_cursors, source, state.feed_cursors.get(source)))
         state.feed_cursors[source] = cursor
-        return True
+        return None
 
     async def feed_cursor(self, source: str) -> str | None:
         """Where the source's feed was read up to."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeAlias
 
+from ordercore.domain.after_sales import AfterSale, Inspection
 from ordercore.domain.channels import ChannelTokens
 from ordercore.domain.couriers import WaybillRecord
 from ordercore.domain.health import ReviewEntry
@@ -21,6 +22,7 @@ from ordercore.domain.inventory import Reservation, StockLevel
 from ordercore.domain.orders import Order
 from ordercore.domain.outbox import OutboxTask
 from ordercore.domain.routing import FulfilmentPlan, TransferRequest
+from ordercore.domain.shipments import Shipment, ShipmentPush
 from ordercore.domain.stock_push import PushRecord
 from ordercore.domain.tickets import Ticket, TicketTask
 from ordercore.domain.warehouses import Warehouse
@@ -161,13 +163,25 @@ class MemoryState:
     """The last seq handed out (never reused, like a SQL sequence: not undone)."""
     waybills: dict[tuple[str, str], WaybillRecord] = field(default_factory=dict)
     """Waybill records by (order id, package id)."""
+    shipments: dict[str, Shipment] = field(default_factory=dict)
+    """Parcels by shipment id, in insertion order."""
+    shipment_pushes: dict[tuple[str, str], ShipmentPush] = field(default_factory=dict)
+    """Push-back records by (shipment id, order id), in insertion order."""
     warehouses: dict[str, Warehouse] = field(default_factory=dict)
     """Warehouses by code."""
     plans: dict[str, FulfilmentPlan] = field(default_factory=dict)
     """Each order's current fulfilment plan (its transfers live in ``transfers``)."""
     transfers: dict[str, TransferRequest] = field(default_factory=dict)
     """Transfer requests by id, in creation order."""
-    feed_batches: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    """(WMS source, batch id) -> when it was applied."""
+    feed_batches: dict[tuple[str, str], tuple[datetime, str]] = field(default_factory=dict)
+    """(WMS source, batch id) -> when it was applied and its digest."""
     feed_cursors: dict[str, str] = field(default_factory=dict)
+    after_sales: dict[str, AfterSale] = field(default_factory=dict)
+    """After-sale requests by our id."""
+    after_sale_keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(channel, external id) -> our after-sale id."""
+    after_sale_handovers: dict[str, datetime] = field(default_factory=dict)
+    """After-sale id -> when it was handed over to interception."""
+    inspections: dict[str, Inspection] = field(default_factory=dict)
+    """Inspections by after-sale id."""
     """Where each WMS source's feed was read up to."""

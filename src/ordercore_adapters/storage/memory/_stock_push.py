@@ -52,7 +52,11 @@ class MemoryStockPushes:
         return kept
 
     async def pushes(
-        self, *, shop: str | None = None, skus: Sequence[str] | None = None
+        self,
+        *,
+        shop: str | None = None,
+        skus: Sequence[str] | None = None,
+        for_update: bool = False,
     ) -> builtins.list[PushRecord]:
         """The records of one shop and/or some SKUs (all: both None), by (shop, sku)."""
         self._log()

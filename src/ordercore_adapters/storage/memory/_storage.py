@@ -10,11 +10,13 @@ import anyio
 
 from ordercore.config import Settings
 from ordercore.ports.storage import (
+    AfterSaleRepository,
     IntakeRepository,
     InventoryRepository,
     OrderRepository,
     OutboxRepository,
     RoutingRepository,
+    ShipmentRepository,
     StockPushRepository,
     Storage,
     TicketRepository,
@@ -22,11 +24,13 @@ from ordercore.ports.storage import (
     WaybillRepository,
 )
 
+from ._after_sales import MemoryAfterSales
 from ._intake import MemoryIntake
 from ._inventory import MemoryInventory
 from ._orders import MemoryOrders
 from ._outbox import MemoryOutbox
 from ._routing import MemoryRouting
+from ._shipments import MemoryShipments
 from ._state import MemoryState, UndoLog, closed_unit
 from ._stock_push import MemoryStockPushes
 from ._tickets import MemoryTickets
@@ -50,12 +54,14 @@ class MemoryUnitOfWork:
     __slots__ = (
         "_entered",
         "_lock",
+        "after_sales",
         "intake",
         "inventory",
         "log",
         "orders",
         "outbox",
         "routing",
+        "shipments",
         "stock_push",
         "tickets",
         "waybills",
@@ -72,8 +78,10 @@ class MemoryUnitOfWork:
         self.tickets: TicketRepository = MemoryTickets(state, self)
         self.outbox: OutboxRepository = MemoryOutbox(state, self)
         self.waybills: WaybillRepository = MemoryWaybills(state, self)
+        self.shipments: ShipmentRepository = MemoryShipments(state, self)
         self.stock_push: StockPushRepository = MemoryStockPushes(state, self)
         self.routing: RoutingRepository = MemoryRouting(state, self)
+        self.after_sales: AfterSaleRepository = MemoryAfterSales(state, self)
 
     async def __aenter__(self) -> Self:
         if self._entered:

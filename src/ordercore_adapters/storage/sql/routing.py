@@ -247,13 +247,18 @@ class SqlRoutingRepository:
     # -- WMS feeds ----------------------------------------------------------------------------
 
     async def record_feed_batch(
-        self, source: str, batch_id: str, cursor: str, entries: int, now: datetime
-    ) -> bool:
+        self, source: str, batch_id: str, cursor: str, digest: str, entries: int, now: datetime
+    ) -> str | None:
         """Remember a batch once (INSERT ... ON CONFLICT DO NOTHING) and move the cursor."""
         remember = (
             self._insert(wms_feed_batches)
             .values(
-                source=source, batch_id=batch_id, cursor=cursor, entries=entries, applied_at=now
+                source=source,
+                batch_id=batch_id,
+                cursor=cursor,
+                digest=digest,
+                entries=entries,
+                applied_at=now,
             )
             .on_conflict_do_nothing()
             .returning(wms_feed_batches.c.batch_id)
@@ -263,12 +268,16 @@ class SqlRoutingRepository:
             index_elements=[wms_feed_cursors.c.source],
             set_={"cursor": move.excluded.cursor, "updated_at": move.excluded.updated_at},
         )
+        recorded = select(wms_feed_batches.c.digest).where(
+            and_(wms_feed_batches.c.source == source, wms_feed_batches.c.batch_id == batch_id)
+        )
 
-        def work(conn: Connection) -> bool:
+        def work(conn: Connection) -> str | None:
             if conn.execute(remember).first() is None:
-                return False
+                known: str = conn.execute(recorded).scalar_one()
+                return known
             conn.execute(move)
-            return True
+            return None
 
         return await self._uow.run(work, atomic=True)
 

@@ -27,6 +27,8 @@ from sqlalchemy import (
 from ordercore_adapters.storage.sql.types import JsonValue, UtcDateTime
 
 __all__ = [
+    "after_sale_inspections",
+    "after_sales",
     "buyer_purchases",
     "channel_tokens",
     "flash_sales",
@@ -39,6 +41,8 @@ __all__ = [
     "screening_history",
     "screening_results",
     "screening_salt",
+    "shipment_pushes",
+    "shipments",
     "stock_levels",
     "stock_movements",
     "stock_pushes",
@@ -450,8 +454,9 @@ stock_pushes = Table(
     Column("pushed_at", UtcDateTime(), nullable=True),
     Column("attempted_at", UtcDateTime(), nullable=False),
     Column("error", Text(), nullable=True),
+    Column("pending", BigInteger(), nullable=True),
     PrimaryKeyConstraint("shop", "sku", name="pk_stock_pushes"),
-    CheckConstraint("quantity >= 0", name="ck_stock_pushes_quantity"),
+    CheckConstraint("quantity >= 0 AND pending >= 0", name="ck_stock_pushes_quantity"),
     # The drift report and a SKU's push read every shop's record of one SKU.
     Index("ix_stock_pushes_sku", "sku"),
 )
@@ -504,6 +509,7 @@ wms_feed_batches = Table(
     Column("source", String(), nullable=False),
     Column("batch_id", String(), nullable=False),
     Column("cursor", Text(), nullable=False),
+    Column("digest", String(), nullable=False),
     Column("entries", Integer(), nullable=False),
     Column("applied_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("source", "batch_id", name="pk_wms_feed_batches"),
@@ -516,4 +522,97 @@ wms_feed_cursors = Table(
     Column("cursor", Text(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("source", name="pk_wms_feed_cursors"),
+)
+
+# -- after-sales: refunds, returns, exchanges, resends; inspections (migration 0012) -------
+
+after_sales = Table(
+    "after_sales",
+    metadata,
+    # No customer data: the platform's after-sale records name the order, not the buyer.
+    Column("id", String(), nullable=False),
+    Column("channel", String(), nullable=False),
+    Column("external_id", String(), nullable=False),
+    Column("order_external_id", String(), nullable=False),
+    Column("order_id", String(), nullable=True),
+    Column("kind", String(), nullable=False),
+    Column("status", String(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("source_modified_at", UtcDateTime(), nullable=False),
+    Column("handed_over_at", UtcDateTime(), nullable=True),
+    Column("document", JsonValue(), nullable=False),
+    PrimaryKeyConstraint("id", name="pk_after_sales"),
+    UniqueConstraint("channel", "external_id", name="uq_after_sales_channel_external_id"),
+    # Linking looks up a channel's requests by platform order; listing by our order.
+    Index("ix_after_sales_channel_order_external_id", "channel", "order_external_id"),
+    Index("ix_after_sales_order_id", "order_id"),
+    Index("ix_after_sales_source_modified_at", "source_modified_at"),
+)
+
+after_sale_inspections = Table(
+    "after_sale_inspections",
+    metadata,
+    Column("after_sale_id", String(), nullable=False),
+    Column("inspected_by", String(), nullable=False),
+    Column("inspected_at", UtcDateTime(), nullable=False),
+    Column("document", JsonValue(), nullable=False),
+    PrimaryKeyConstraint("after_sale_id", name="pk_after_sale_inspections"),
+    ForeignKeyConstraint(
+        ["after_sale_id"],
+        ["after_sales.id"],
+        name="fk_after_sale_inspections_after_sale_id",
+    ),
+)
+
+# -- shipments (parcels) and their push-back per order part (migration 0011) ---------------
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("id", String(), nullable=False),
+    Column("state", String(), nullable=False),
+    Column("courier", String(), nullable=False),
+    Column("tracking_number", String(), nullable=False),
+    Column("warehouse", String(), nullable=False),
+    # The order parts ({order_id, package_id, sub_orders}); ids only, no personal data.
+    Column("parts", JsonValue(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("shipped_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("id", name="pk_shipments"),
+    CheckConstraint(
+        "state IN ('preparing', 'picked', 'shipped', 'recall_requested', 'recalled')",
+        name="ck_shipments_state",
+    ),
+)
+
+shipment_pushes = Table(
+    "shipment_pushes",
+    metadata,
+    Column("shipment_id", String(), nullable=False),
+    Column("order_id", String(), nullable=False),
+    Column("package_id", String(), nullable=False),
+    Column("channel", String(), nullable=False),
+    Column("external_order_id", String(), nullable=False),
+    Column("sub_orders", JsonValue(), nullable=False),
+    Column("state", String(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("last_error", Text(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("pushed_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("shipment_id", "order_id", name="pk_shipment_pushes"),
+    ForeignKeyConstraint(
+        ["shipment_id"], ["shipments.id"], name="fk_shipment_pushes_shipment", ondelete="CASCADE"
+    ),
+    CheckConstraint(
+        "state IN ('waiting', 'pending', 'retry', 'ok', 'failed', 'cancelled')",
+        name="ck_shipment_pushes_state",
+    ),
+    CheckConstraint("attempts >= 0", name="ck_shipment_pushes_attempts"),
+    # An order's shipments (interception, the push list) and the open pushes.
+    Index("ix_shipment_pushes_order_id", "order_id"),
+    Index("ix_shipment_pushes_state", "state"),
 )

@@ -25,7 +25,7 @@ __all__ = ["SqlStockPushRepository"]
 
 P = stock_pushes
 _COLUMNS = tuple(P.c)
-_FIELDS = ("listing", "quantity", "listed", "pushed_at", "attempted_at", "error")
+_FIELDS = ("listing", "quantity", "listed", "pushed_at", "attempted_at", "error", "pending")
 
 
 class _Statements:
@@ -55,6 +55,7 @@ def _record(row: Row[Any]) -> PushRecord:
         pushed_at=row.pushed_at,
         attempted_at=row.attempted_at,
         error=row.error,
+        pending=row.pending,
     )
 
 
@@ -63,6 +64,7 @@ class SqlStockPushRepository:
 
     def __init__(self, uow: SqlUnitOfWork, dialect: str) -> None:
         self._uow = uow
+        self._dialect = dialect
         self._sql = _statements(dialect)
 
     async def save_pushes(self, records: Sequence[PushRecord]) -> int:
@@ -78,10 +80,16 @@ class SqlStockPushRepository:
         return await self._uow.run(work, atomic=True)
 
     async def pushes(
-        self, *, shop: str | None = None, skus: Sequence[str] | None = None
+        self,
+        *,
+        shop: str | None = None,
+        skus: Sequence[str] | None = None,
+        for_update: bool = False,
     ) -> builtins.list[PushRecord]:
         """The records of one shop and/or some SKUs (all: both None), by (shop, sku)."""
         statement = self._sql.all
+        if for_update and self._dialect == "postgresql":
+            statement = statement.with_for_update()
         if shop is not None:
             statement = statement.where(P.c.shop == bindparam("p_shop"))
         if skus is not None:

@@ -27,21 +27,25 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ordercore.errors import StorageError
 from ordercore.ports.storage import (
+    AfterSaleRepository,
     IntakeRepository,
     InventoryRepository,
     OrderRepository,
     OutboxRepository,
     RoutingRepository,
+    ShipmentRepository,
     StockPushRepository,
     TicketRepository,
     WaybillRepository,
 )
+from ordercore_adapters.storage.sql.after_sales import SqlAfterSaleRepository
 from ordercore_adapters.storage.sql.database import Database
 from ordercore_adapters.storage.sql.intake import SqlIntakeRepository
 from ordercore_adapters.storage.sql.inventory import SqlInventoryRepository
 from ordercore_adapters.storage.sql.orders import SqlOrderRepository
 from ordercore_adapters.storage.sql.outbox import SqlOutboxRepository
 from ordercore_adapters.storage.sql.routing import SqlRoutingRepository
+from ordercore_adapters.storage.sql.shipments import SqlShipmentRepository
 from ordercore_adapters.storage.sql.stock_push import SqlStockPushRepository
 from ordercore_adapters.storage.sql.tickets import SqlTicketRepository
 from ordercore_adapters.storage.sql.waybills import SqlWaybillRepository
@@ -68,8 +72,10 @@ class SqlUnitOfWork:
         self.outbox: OutboxRepository = SqlOutboxRepository(self, db.backend)
         self.tickets: TicketRepository = SqlTicketRepository(self)
         self.waybills: WaybillRepository = SqlWaybillRepository(self, db.backend)
+        self.shipments: ShipmentRepository = SqlShipmentRepository(self, db.backend)
         self.stock_push: StockPushRepository = SqlStockPushRepository(self, db.backend)
         self.routing: RoutingRepository = SqlRoutingRepository(self, db.backend)
+        self.after_sales: AfterSaleRepository = SqlAfterSaleRepository(self, db.backend)
 
     @property
     def dialect(self) -> str:

@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(), nullable=False),
         sa.Column("batch_id", sa.String(), nullable=False),
         sa.Column("cursor", sa.Text(), nullable=False),
+        sa.Column("digest", sa.String(), nullable=False),
         sa.Column("entries", sa.Integer(), nullable=False),
         sa.Column("applied_at", _TIME, nullable=False),
         sa.PrimaryKeyConstraint("source", "batch_id", name="pk_wms_feed_batches"),

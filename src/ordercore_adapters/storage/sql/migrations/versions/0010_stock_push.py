@@ -34,8 +34,9 @@ def upgrade() -> None:
         sa.Column("pushed_at", _TIME, nullable=True),
         sa.Column("attempted_at", _TIME, nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("pending", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("shop", "sku", name="pk_stock_pushes"),
-        sa.CheckConstraint("quantity >= 0", name="ck_stock_pushes_quantity"),
+        sa.CheckConstraint("quantity >= 0 AND pending >= 0", name="ck_stock_pushes_quantity"),
     )
     op.create_index("ix_stock_pushes_sku", "stock_pushes", ["sku"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,10 +11,12 @@ from hypothesis import strategies as st
 
 from ordercore.domain.stock_push import (
     PublishRule,
+    PushRecord,
     ResolvedRule,
     ShopPushConfig,
     StockPushPolicy,
     allocate,
+    headroom,
     plan_sku,
     rule_quantity,
 )
@@ -83,9 +86,10 @@ def test_warehouse_selection_limits_a_shops_sellable() -> None:
     )
     plan = plan_sku(policy, "A", {"north": 3, "south": 4})
     north, every = plan.for_shop("north"), plan.for_shop("every")
-    assert north is not None and every is not None
+    assert north is not None
+    assert every is not None
     assert plan.sellable == 7
-    assert north.wanted == 3 and every.wanted == 7
+    assert (north.wanted, every.wanted) == (3, 7)
 
 
 def test_low_stock_scales_shops_down_to_sellable_plus_budget() -> None:
@@ -184,3 +188,27 @@ def test_shops_follow_stock_monotonically(levels: int, budget: int) -> None:
     lower = plan_sku(policy, "A", {"main": levels})
     higher = plan_sku(policy, "A", {"main": levels + 1})
     assert all(h.quantity >= lo.quantity for h, lo in zip(higher.shops, lower.shops, strict=True))
+
+
+@given(
+    levels=st.integers(0, 100),
+    budget=st.integers(0, 10),
+    bounds=st.lists(st.integers(0, 120), min_size=1, max_size=4),
+)
+def test_headroom_keeps_the_total_within_sellable_plus_budget(
+    levels: int, budget: int, bounds: list[int]
+) -> None:
+    """What headroom allows never takes the shops' possible total past S + B."""
+    names = [f"s{n}" for n in range(len(bounds))]
+    shops = {n: ShopPushConfig(listings={"A": n}) for n in [*names, "me"]}
+    plan = plan_sku(StockPushPolicy(shops=shops, budget=budget), "A", {"main": levels})
+    now = datetime(2026, 11, 11, tzinfo=UTC)
+    others = [
+        PushRecord(shop=n, sku="A", listing=n, quantity=b, attempted_at=now)
+        for n, b in zip(names, bounds, strict=True)
+    ]
+    allowed = headroom(plan, "me", others)
+    mine = plan.for_shop("me")
+    assert mine is not None
+    assert 0 <= allowed <= mine.quantity
+    assert allowed == 0 or allowed + sum(bounds) <= levels + budget
