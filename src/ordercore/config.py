@@ -55,9 +55,10 @@ class Settings(BaseSettings):
     coalesce_reservations: Literal["auto", "on", "off"] = "auto"
     """Group concurrent one-line reservations of one location into one transaction.
 
-    "auto" turns it on for storages that declare ``prefers_batching`` (SQLite and
-    PostgreSQL: one round trip and one row lock per batch instead of per buyer) and off
-    for the memory storage, where a single reservation is already a few microseconds.
+    "auto" turns it on for storages that declare ``prefers_batching``: SQLite and
+    PostgreSQL (one round trip and one row lock per batch instead of per buyer) and the
+    memory storage (one lock turn and one wake-up per batch); a third-party storage that
+    does not declare it gets one unit of work per request.
     """
 
     coalesce_batch_size: Annotated[int, Field(gt=0, le=10_000)] = 500

@@ -124,7 +124,7 @@ class IncidentConfig:
     hang_from: float = 0.3
     """The share of the faulted run's orders through the critical path (their waybill
     tasks written) when the primary starts hanging: 0.3 means after 30 % of the day."""
-    hang_for: float = 5.0
+    hang_for: float = 20.0
     """Seconds the primary hangs."""
     workers: int = 32
     """Waybill tasks run at once."""
@@ -346,7 +346,8 @@ async def run_incident(
         say(f"warm-up: {config.warmup} orders")
         async with rigs() as rig:
             warm = _Run(RunReport("warm-up", config.warmup, faulted=False), "wu-", rig)
-            await _play(core, replace(config, orders=config.warmup), [warm], start=2)
+            warm_day = replace(config, orders=config.warmup)
+            await _play(core, warm_day, [warm], first=2 * config.orders)
     say(f"two runs side by side, {config.orders} orders each; the faulted one's primary hangs")
     async with rigs() as healthy_rig, rigs() as faulted_rig:
         healthy = _Run(RunReport("healthy", config.orders, faulted=False), "hy-", healthy_rig)
@@ -372,9 +373,12 @@ class _Run:
 
 
 async def _play(
-    core: OrderCore, config: IncidentConfig, runs: Sequence[_Run], *, start: int = 0
+    core: OrderCore, config: IncidentConfig, runs: Sequence[_Run], *, first: int = 0
 ) -> None:
-    """Ingest every run's orders at once, drain their waybill tasks, check the outcome."""
+    """Ingest every run's orders at once, drain their waybill tasks, check the outcome.
+
+    Orders are numbered from ``first`` on, each run its own range (no shared buyers).
+    """
     orders: dict[str, list[Order]] = {}
     for number, run in enumerate(runs):
         run.service = WaybillService(
@@ -386,7 +390,7 @@ async def _play(
             prefix=run.prefix,
             channels=config.channels,
             skus=config.skus,
-            start=(start + number) * config.orders,
+            start=first + number * config.orders,
         )
 
     def run_of(task: OutboxTask) -> _Run:
@@ -431,6 +435,8 @@ async def _play(
         halfway = (threshold, due) if run.report.faulted else None
         await _ingest(core, orders[run.prefix], config, run.report, halfway)
         run.report.ingest_seconds = time.perf_counter() - began
+        if halfway is not None:
+            due.set()  # a day that never got that far still sees the fault, at its end
 
     async with anyio.create_task_group() as group:
         group.start_soon(worker.run)

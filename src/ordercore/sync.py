@@ -23,22 +23,29 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ordercore.config import Settings
 from ordercore.core import OrderCore
 from ordercore.ports.clock import Clock
+from ordercore.services.after_sales import AfterSalesService
 from ordercore.services.exceptions import ExceptionService
+from ordercore.services.fulfilment import FulfilmentService
 from ordercore.services.intake import IntakeService
 from ordercore.services.orders import OrderService
 from ordercore.services.outbox import OutboxService
 from ordercore.services.reservations import InventoryService
 from ordercore.services.routing import RoutingService
+from ordercore.services.shipments import ShipmentService
+from ordercore.services.stock_push import StockPushService
 from ordercore.services.tickets import TicketService
 from ordercore.services.warehouses import WarehouseService
 
 __all__ = [
+    "SyncAfterSales",
     "SyncExceptions",
+    "SyncFulfilment",
     "SyncIntake",
     "SyncInventory",
     "SyncOrderCore",
     "SyncOrders",
     "SyncRouting",
+    "SyncShipments",
     "SyncTickets",
     "SyncWarehouses",
 ]
@@ -166,6 +173,19 @@ class SyncOutbox(_Bridge):
 
 
 
+class SyncFulfilment(_Bridge):
+    """``core.fulfilment`` without ``await``; see FulfilmentService for each step."""
+
+    accept = _blocking(FulfilmentService.accept)
+    reserve = _blocking(FulfilmentService.reserve)
+    route = _blocking(FulfilmentService.route)
+    confirm_payment = _blocking(FulfilmentService.confirm_payment)
+    request_waybill = _blocking(FulfilmentService.request_waybill)
+    ship = _blocking(FulfilmentService.ship)
+    complete = _blocking(FulfilmentService.complete)
+    cancel = _blocking(FulfilmentService.cancel)
+
+
 class SyncRouting(_Bridge):
     """``core.routing`` without ``await``; see RoutingService for each method."""
 
@@ -187,6 +207,46 @@ class SyncWarehouses(_Bridge):
     feed_cursor = _blocking(WarehouseService.feed_cursor)
     sync_feed = _blocking(WarehouseService.sync_feed)
 
+
+class SyncStockPush(_Bridge):
+    """``core.stock_push`` without ``await`` (plans, reports, enqueueing; run() stays async)."""
+
+    plan = _blocking(StockPushService.plan)
+    pushes = _blocking(StockPushService.pushes)
+    drift = _blocking(StockPushService.drift)
+    enqueue = _blocking(StockPushService.enqueue)
+    enqueue_full = _blocking(StockPushService.enqueue_full)
+    flush = _blocking(StockPushService.flush)
+
+
+class SyncAfterSales(_Bridge):
+    """``core.after_sales`` without ``await``; see AfterSalesService for each method."""
+
+    sync = _blocking(AfterSalesService.sync)
+    link_pending = _blocking(AfterSalesService.link_pending)
+    pending_handover = _blocking(AfterSalesService.pending_handover)
+    get = _blocking(AfterSalesService.get)
+    list = _blocking(AfterSalesService.list)
+    inspection = _blocking(AfterSalesService.inspection)
+    inspect = _blocking(AfterSalesService.inspect)
+
+
+class SyncShipments(_Bridge):
+    """``core.shipments`` without ``await``; see ShipmentService for each method."""
+
+    record = _blocking(ShipmentService.record)
+    prepare = _blocking(ShipmentService.prepare)
+    from_waybill = _blocking(ShipmentService.from_waybill)
+    pick = _blocking(ShipmentService.pick)
+    ship = _blocking(ShipmentService.ship)
+    intercept = _blocking(ShipmentService.intercept)
+    get = _blocking(ShipmentService.get)
+    for_order = _blocking(ShipmentService.for_order)
+    pushes = _blocking(ShipmentService.pushes)
+    push_counts = _blocking(ShipmentService.push_counts)
+    redrive_failed = _blocking(ShipmentService.redrive_failed)
+
+
 class SyncOrderCore:
     """The blocking twin of :class:`OrderCore`. Make one with :meth:`open`."""
 
@@ -199,8 +259,12 @@ class SyncOrderCore:
         self.tickets = SyncTickets(core.tickets, portal)
         self.exceptions = SyncExceptions(core.exceptions, portal)
         self.outbox = SyncOutbox(core.outbox, portal)
+        self.stock_push = SyncStockPush(core.stock_push, portal)
         self.routing = SyncRouting(core.routing, portal)
         self.warehouses = SyncWarehouses(core.warehouses, portal)
+        self.fulfilment = SyncFulfilment(core.fulfilment, portal)
+        self.after_sales = SyncAfterSales(core.after_sales, portal)
+        self.shipments = SyncShipments(core.shipments, portal)
 
     @classmethod
     @contextmanager

@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fakes.shipment_ledger import ShipmentLedger
 from fakes.webhook_shop_server import FakeHttpServer, Reply, json_reply
 from ordercore_adapters.channels.signatures import sign_douyin_push
 
@@ -48,6 +49,8 @@ _PATHS = {
     "order.orderDetail": "/order/orderDetail",
     "token.refresh": "/token/refresh",
     "afterSale.List": "/afterSale/List",
+    "order.logisticsAdd": "/order/logisticsAdd",
+    "order.logisticsAddMultiPack": "/order/logisticsAddMultiPack",
 }
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -132,6 +135,8 @@ class FakeDouyin(FakeHttpServer):
         self.orders: dict[str, dict[str, Any]] = {}
         self.bodies: list[dict[str, Any]] = []
         """The business params of every signed call that got through."""
+        self.shipments = ShipmentLedger()
+        """Packs taken by ``order.logisticsAdd`` / ``order.logisticsAddMultiPack``."""
         self.echo_token_in_errors = echo_token_in_errors
         self.access_token = ACCESS_TOKEN
         self.refresh_token = REFRESH_TOKEN
@@ -240,6 +245,31 @@ class FakeDouyin(FakeHttpServer):
             {"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg, "log_id": "f"},
         )
 
+    def _logistics(self, method_name: str, text: str) -> Reply:
+        """Ship a whole order, or one pack of its sub-orders (multi-pack)."""
+        try:
+            params = json.loads(text)
+            order_id = str(params["order_id"])
+            if method_name == "order.logisticsAdd":
+                packs = [(str(params["company_code"]), str(params["logistics_code"]), ())]
+            else:
+                packs = [
+                    (
+                        str(pack["company_code"]),
+                        str(pack["logistics_code"]),
+                        tuple(str(i["shipped_order_id"]) for i in pack["shipped_order_info"]),
+                    )
+                    for pack in params["pack_list"]
+                ]
+        except (ValueError, KeyError, TypeError):
+            return self._error(40004, "参数错误", "isv.parameter-invalid", "param_json")
+        self.shipments.orders = set(self.orders)
+        for company, tracking, lines in packs:
+            outcome = self.shipments.take(order_id, company, tracking, lines)
+            if not outcome.accepted:
+                return self._error(50002, "发货失败", f"isv.{outcome.refusal}", outcome.refusal)
+        return json_reply(200, {"code": 10000, "msg": "success", "data": {"order_id": order_id}})
+
     def handle(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
     ) -> Reply:
@@ -279,6 +309,8 @@ class FakeDouyin(FakeHttpServer):
             return self._detail(text)
         if method_name == "afterSale.List":
             return self._after_sale_list(text)
+        if method_name in ("order.logisticsAdd", "order.logisticsAddMultiPack"):
+            return self._logistics(method_name, text)
         try:
             params = json.loads(text)
             low, high = int(params["update_start_time"]), int(params["update_end_time"])

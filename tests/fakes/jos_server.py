@@ -37,6 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fakes._http import FakeGateway, Reply
+from fakes.shipment_ledger import ShipmentLedger
 
 __all__ = [
     "ACCESS_TOKEN",
@@ -57,6 +58,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 _TIME = "%Y-%m-%d %H:%M:%S"
 SEARCH = "jingdong.pop.order.search"
 AFTER_SALES = "jingdong.asc.query.list"
+SHIPMENT = "jingdong.pop.order.shipment"
 
 
 def sample_service(
@@ -184,6 +186,8 @@ class FakeJosServer(FakeGateway):
         """After-sales service orders by serviceId (``jingdong.asc.query.list``)."""
         self.service_pages: list[int] = []
         self._moves: list[_Move] = []
+        self.shipments = ShipmentLedger()
+        """Orders shipped through ``jingdong.pop.order.shipment``."""
 
     # -- the contract suite's control protocol -------------------------------------------
 
@@ -268,6 +272,8 @@ class FakeJosServer(FakeGateway):
             except ValueError:
                 raise _error("5", "360buy_param_json 不是 JSON", "bad json") from None
             return {"jingdong_asc_query_list_responce": {"code": "0", **self._services(params)}}
+        if form.get("method") == SHIPMENT:
+            return self._shipment(form)
         if form.get("method") != SEARCH:
             raise _error("22", "方法不存在", "Invalid method")
         try:
@@ -275,6 +281,21 @@ class FakeJosServer(FakeGateway):
         except ValueError:
             raise _error("5", "360buy_param_json 不是 JSON", "bad 360buy_param_json") from None
         return {"jingdong_pop_order_search_responce": {"code": "0", **self._search(params)}}
+
+    def _shipment(self, form: dict[str, str]) -> dict[str, Any]:
+        """``jingdong.pop.order.shipment``: ship an order once with a tracking number."""
+        try:
+            params = json.loads(form.get("360buy_param_json", ""))
+            order_id, company = str(params["orderId"]), str(params["logiCoprId"])
+            tracking = str(params["logiNo"])
+        except (ValueError, KeyError, TypeError):
+            raise _error("5", "参数错误", "orderId/logiCoprId/logiNo") from None
+        self.shipments.orders = set(self.orders)
+        outcome = self.shipments.take(order_id, company, tracking, ())
+        result: dict[str, Any] = {"success": outcome.accepted}
+        if not outcome.accepted:
+            result |= {"errorCode": outcome.refusal, "chineseErrCode": "订单出库失败"}
+        return {"jingdong_pop_order_shipment_responce": {"sopjosshipment_result": result}}
 
     def _refresh(self, form: dict[str, str]) -> dict[str, Any]:
         if form.get("app_key") != self.app_key or form.get("app_secret") != self.app_secret:

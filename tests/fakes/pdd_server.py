@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fakes._http import FakeGateway, Reply
+from fakes.shipment_ledger import ShipmentLedger
 
 __all__ = [
     "ACCESS_TOKEN",
@@ -61,6 +63,8 @@ _TIME = "%Y-%m-%d %H:%M:%S"
 INCREMENT = "pdd.order.number.list.increment.get"
 REFRESH = "pdd.pop.auth.token.refresh"
 REFUND_INCREMENT = "pdd.refund.list.increment.get"
+SHIP_SEND = "pdd.logistics.online.send"
+SHIP_EXTRA = "pdd.order.upload.extra.logistic"
 
 
 def sample_refund(
@@ -189,6 +193,8 @@ class FakePddServer(FakeGateway):
         self.refunds: dict[str, dict[str, Any]] = {}
         """After-sale requests by id (``pdd.refund.list.increment.get``)."""
         self.refund_pages: list[int] = []
+        self.shipments = ShipmentLedger()
+        """Packages taken by ``pdd.logistics.online.send`` and extra-logistic uploads."""
 
     # -- the contract suite's control protocol -------------------------------------------
 
@@ -262,6 +268,10 @@ class FakePddServer(FakeGateway):
             return {"pop_auth_token_refresh_response": self._refresh(form)}
         if api == REFUND_INCREMENT:
             return {"refund_increment_get_response": self._refund_increment(form)}
+        if api in (SHIP_SEND, SHIP_EXTRA):
+            if form.get("access_token", "") != self.access_token or not self.token_valid:
+                raise _error(10019, "access_token已过期")
+            return self._ship(api, form)
         if api != INCREMENT:
             raise _error(10006, "type不存在")
         token = form.get("access_token", "")
@@ -269,6 +279,29 @@ class FakePddServer(FakeGateway):
             shown = f" ({token})" if self.echo_secrets_in_errors else ""
             raise _error(10019, f"access_token已过期{shown}")
         return {"order_sn_increment_get_response": self._increment(form)}
+
+    def _ship(self, api: str, form: dict[str, str]) -> dict[str, Any]:
+        """``pdd.logistics.online.send`` (the first package) and extra packages."""
+        order_sn = form.get("order_sn", "")
+        self.shipments.orders = set(self.orders)
+        if api == SHIP_SEND:
+            company, tracking = form.get("logistics_id", ""), form.get("tracking_number", "")
+            if not (order_sn and company.isdigit() and tracking):
+                raise _error(10000, "参数错误", "order_sn/logistics_id/tracking_number")
+            outcome = self.shipments.take(order_sn, company, tracking, ())
+            key = "logistics_online_send_response"
+        else:
+            try:
+                [track] = json.loads(form.get("extra_track_list", ""))
+                company, tracking = str(track["shipping_id"]), str(track["tracking_number"])
+            except (ValueError, KeyError, TypeError):
+                raise _error(10000, "参数错误", "extra_track_list") from None
+            outcome = self.shipments.take_extra(order_sn, company, tracking)
+            key = "order_upload_extra_logistic_response"
+        if not outcome.accepted:
+            code = {"already-shipped": 52101, "unknown-order": 52102}.get(outcome.refusal, 52000)
+            raise _error(code, "发货失败", outcome.refusal)
+        return {key: {"is_success": True, "request_id": "fake"}}
 
     def _refresh(self, form: dict[str, str]) -> dict[str, Any]:
         given = form.get("refresh_token", "")

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 
 from fakes._http import FakeGateway, Reply
 from fakes.shelf import Shelf
+from fakes.shipment_ledger import ShipmentLedger
 
 __all__ = [
     "APP_KEY",
@@ -61,6 +62,7 @@ _STOCK_METHODS = frozenset({"taobao.skus.quantity.update", "taobao.item.quantity
 _REFUNDS_METHOD = "taobao.refunds.receive.get"
 _SESSION_METHODS = frozenset({"taobao.trades.sold.increment.get", *_STOCK_METHODS, _REFUNDS_METHOD})
 _NO_SESSION_METHODS = frozenset({"taobao.time.get", "taobao.top.auth.token.refresh"})
+_SEND_METHOD = "taobao.logistics.offline.send"
 FAULTS = ("5xx", "isp", "malformed", "hang")
 
 
@@ -230,6 +232,8 @@ class FakeTopServer(FakeGateway):
         self.refund_pages: list[int] = []
         self.shelf = Shelf()
         """Listings by ``num_iid:sku_id`` (or ``num_iid``) for stock-push tests."""
+        self.shipments = ShipmentLedger(companies={"ZTO", "YTO", "STO", "YUNDA", "SF", "EMS"})
+        """Pushes taken by ``taobao.logistics.offline.send``."""
 
     # -- the contract suite's control protocol -------------------------------------------
 
@@ -303,6 +307,9 @@ class FakeTopServer(FakeGateway):
             raise _error(24, "Missing signature")
         if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
             raise _error(25, "Invalid signature")
+        if method == _SEND_METHOD:
+            self._check_session(form)
+            return self._offline_send(form)
         if method in _SESSION_METHODS:
             self._check_session(form)
         elif method not in _NO_SESSION_METHODS:
@@ -316,6 +323,28 @@ class FakeTopServer(FakeGateway):
         if method == _REFUNDS_METHOD:
             return self._refunds(form)
         return self._increment(form)
+
+    # -- shipment push-back: taobao.logistics.offline.send ---------------------------------
+
+    def _offline_send(self, form: dict[str, str]) -> dict[str, Any]:
+        """Record a package of a trade (``is_split=1`` + ``sub_tid`` for part of it)."""
+        tid, out_sid, company = (form.get(k, "") for k in ("tid", "out_sid", "company_code"))
+        if not (tid and out_sid and company):
+            raise _error(40, "Missing required arguments", "isv.missing-parameter", "tid")
+        split = form.get("is_split") == "1"
+        lines = tuple(form.get("sub_tid", "").split(",")) if split else ()
+        if split and not all(lines):
+            raise _error(41, "Invalid arguments", "isv.invalid-parameter", "sub_tid")
+        self.shipments.orders = set(self.trades)
+        outcome = self.shipments.take(tid, company, out_sid, lines)
+        if not outcome.accepted:
+            sub_code = {
+                "unknown-order": "isv.trade-not-exist",
+                "unknown-company": "isv.logistics-company-not-exist",
+                "already-shipped": "isv.logistics-offline-service-error:B04",
+            }.get(outcome.refusal, f"isv.{outcome.refusal}")
+            raise _error(15, "Remote service error", sub_code, outcome.refusal)
+        return {"logistics_offline_send_response": {"shipping": {"is_success": True}}}
 
     # -- after-sales: taobao.refunds.receive.get -------------------------------------------
 

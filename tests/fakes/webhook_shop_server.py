@@ -22,10 +22,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from fakes._http import LoopbackHttpServer, LoopbackServer, TrackingHandler
 from fakes.shelf import Shelf
+from fakes.shipment_ledger import ShipmentLedger
 from ordercore_adapters.channels.signatures import sign_shopify, sign_standard_webhook
 
 __all__ = [
@@ -236,6 +237,8 @@ class FakeH5Store(FakeHttpServer):
         self.after_sales: dict[str, dict[str, Any]] = {}
         """``h5.after-sale.v1`` requests by id (``/v1/after-sales``)."""
         self.after_sale_pages: list[int] = []
+        self.shipments = ShipmentLedger()
+        """Shipments taken by ``POST /v1/orders/{id}/shipments``."""
 
     def put_after_sale(self, item: dict[str, Any]) -> None:
         """Store an after-sale request as given (its ``updated_at`` lists it)."""
@@ -328,6 +331,8 @@ class FakeH5Store(FakeHttpServer):
             return self._stock(path, body)
         if path == "/api/v1/after-sales":
             return self._after_sale_page(query)
+        if path.startswith("/api/v1/orders/") and path.endswith("/shipments"):
+            return self._h5_shipment(method, path, body)
         if path != "/api/v1/orders":
             return json_reply(404, {"error": "not_found"})
         since = _parse_aware(query.get("updated_since", ""))
@@ -355,6 +360,24 @@ class FakeH5Store(FakeHttpServer):
                 "orders": [self.orders[order_id] for _, order_id in chosen],
             },
         )
+
+    def _h5_shipment(self, method: str, path: str, body: bytes) -> Reply:
+        """``POST /v1/orders/{id}/shipments``: one shipment per (order, tracking number)."""
+        if method != "POST":
+            return json_reply(405, {"error": "method_not_allowed"})
+        order_id = unquote(path.removeprefix("/api/v1/orders/").removesuffix("/shipments"))
+        try:
+            ask = json.loads(body)
+            tracking, carrier = str(ask["tracking_number"]), str(ask["carrier"])
+            lines = tuple(str(line) for line in ask.get("lines", []))
+        except (ValueError, KeyError, TypeError):
+            return json_reply(400, {"error": "bad_request", "message": "tracking_number"})
+        self.shipments.orders = set(self.orders)
+        outcome = self.shipments.take(order_id, carrier, tracking, lines)
+        if not outcome.accepted:
+            status = 404 if outcome.refusal == "unknown-order" else 409
+            return json_reply(status, {"error": outcome.refusal})
+        return json_reply(200 if outcome.repeated else 201, {"tracking_number": tracking})
 
     def _stock(self, path: str, body: bytes) -> Reply:
         try:
@@ -459,6 +482,8 @@ class FakeShopify(FakeHttpServer):
         """What the X-Shopify-Shop-Api-Call-Limit header reports as used (of 40)."""
         self.shelf = Shelf()
         """Inventory levels by ``location_id:inventory_item_id`` (inventory_levels/set)."""
+        self.shipments = ShipmentLedger()
+        """Fulfillments created through ``orders/{id}/fulfillments.json``."""
 
     @property
     def url(self) -> str:
@@ -508,6 +533,8 @@ class FakeShopify(FakeHttpServer):
         limit_header = {"X-Shopify-Shop-Api-Call-Limit": f"{self.bucket_used}/{BUCKET_SIZE}"}
         if path == f"{API_PATH}/inventory_levels/set.json" and method == "POST":
             return self._set_level(body, limit_header)
+        if path.startswith(f"{API_PATH}/orders/") and path.endswith("/fulfillments.json"):
+            return self._fulfillments(method, path, body, limit_header)
         if path == f"{API_PATH}/shop.json":
             return json_reply(
                 200, {"shop": {"id": 1, "iana_timezone": "Asia/Shanghai"}}, limit_header
@@ -561,6 +588,35 @@ class FakeShopify(FakeHttpServer):
             link = f"{self.url}/orders.json?{urlencode({'limit': limit, 'page_info': token})}"
             extra["Link"] = f'<{link}>; rel="next"'
         return json_reply(200, {"orders": [self.orders[i] for _, i in chosen]}, extra)
+
+    def _fulfillments(self, method: str, path: str, body: bytes, extra: dict[str, str]) -> Reply:
+        """``orders/{id}/fulfillments.json``: list (GET) or create (POST) fulfillments.
+
+        Like Shopify, a POST is not deduplicated; line items fulfilled already are a 422.
+        """
+        raw_id = path.removeprefix(f"{API_PATH}/orders/").removesuffix("/fulfillments.json")
+        if not raw_id.isdigit() or int(raw_id) not in self.orders:
+            return json_reply(404, {"errors": "Not Found"}, extra)
+        order_id = int(raw_id)
+        if method == "GET":
+            done = [
+                {"id": n, "order_id": order_id, "tracking_number": push.tracking_number}
+                for n, push in enumerate(self.shipments.accepted, start=1)
+                if push.order_id == raw_id
+            ]
+            return json_reply(200, {"fulfillments": done}, extra)
+        try:
+            ask = json.loads(body)["fulfillment"]
+            tracking, company = str(ask["tracking_number"]), str(ask["tracking_company"])
+            lines = tuple(str(item["id"]) for item in ask.get("line_items", []))
+        except (ValueError, KeyError, TypeError):
+            return json_reply(400, {"errors": "fulfillment.tracking_number"}, extra)
+        self.shipments.orders = {str(key) for key in self.orders}
+        before = len(self.shipments.accepted)
+        outcome = self.shipments.take(raw_id, company, tracking, lines)
+        if not outcome.accepted or len(self.shipments.accepted) == before:
+            return json_reply(422, {"errors": {"base": ["Line items are already fulfilled"]}})
+        return json_reply(201, {"fulfillment": {"order_id": order_id, "status": "success"}}, extra)
 
     def _set_level(self, body: bytes, extra: dict[str, str]) -> Reply:
         """``inventory_levels/set.json``: 422 for an unknown level, as Shopify answers."""

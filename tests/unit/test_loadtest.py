@@ -182,13 +182,22 @@ async def test_more_processes_than_buyers_raise_invalid_input() -> None:
 
 
 @pytest.mark.anyio
-async def test_memory_defaults_to_auto_without_the_coalescer() -> None:
-    """By default the mode is "auto", and memory (no batching preference) is not coalesced."""
+async def test_memory_defaults_to_auto_with_the_coalescer() -> None:
+    """By default the mode is "auto", and memory (which prefers batching) is coalesced."""
     report = await run_flash_sale(FlashSaleConfig("memory://", buyers=50, stock=10))
 
-    assert (report.coalesce, report.coalesced, report.processes) == ("auto", False, 1)
+    assert (report.coalesce, report.coalesced, report.processes) == ("auto", True, 1)
     assert report.process_successes == (10,)
-    assert report.to_dict()["coalesced"] is False
+    assert report.to_dict()["coalesced"] is True
+
+
+@pytest.mark.anyio
+async def test_coalesce_off_reserves_one_request_at_a_time() -> None:
+    """coalesce="off" runs without the coalescer, still exact."""
+    report = await run_flash_sale(FlashSaleConfig("memory://", buyers=50, stock=10, coalesce="off"))
+
+    assert (report.coalesce, report.coalesced) == ("off", False)
+    assert report.process_successes == (10,)
 
 
 @pytest.mark.anyio

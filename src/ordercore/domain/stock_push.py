@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
@@ -50,6 +50,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -121,10 +122,12 @@ class ResolvedRule:
         """This rule with ``layer``'s set fields on top."""
         if layer is None:
             return self
-        values = {name: getattr(self, name) for name in self.__slots__}
-        for name, value in layer.model_dump(exclude_none=True).items():
-            values[name] = tuple(value) if name == "warehouses" else value
-        return ResolvedRule(**values)
+        changes = {
+            name: value
+            for name in PublishRule.model_fields
+            if (value := getattr(layer, name)) is not None
+        }
+        return replace(self, **changes) if changes else self
 
 
 DEFAULT_RULE = ResolvedRule()
@@ -203,6 +206,9 @@ class StockPushPolicy(BaseModel):
     batch_size: Annotated[int, Field(ge=1, le=500)] = 20
     """SKUs per push task (TOP's skus.quantity.update takes 20 at most)."""
 
+    _shop_rules: dict[str, ResolvedRule] = PrivateAttr(default_factory=dict)
+    _sorted_shops: list[str] = PrivateAttr(default_factory=list)
+
     @classmethod
     def parse(cls, data: Mapping[str, Any], where: str = "stock_push") -> Self:
         """Validate a mapping (a TOML table); InvalidInput names each bad field."""
@@ -237,15 +243,21 @@ class StockPushPolicy(BaseModel):
     def rule_for(self, shop: str, sku: str) -> ResolvedRule:
         """The shop's rule for a SKU: SKU > product > shop > default > built-in."""
         config = self.shops[shop]
+        base = self._shop_rules.get(shop)
+        if base is None:
+            base = self._shop_rules[shop] = DEFAULT_RULE.over(self.default_rule).over(config.rule)
         product = self.products.get(sku)
-        rule = DEFAULT_RULE.over(self.default_rule).over(config.rule)
-        if product is not None:
-            rule = rule.over(config.product_rules.get(product))
+        rule = base if product is None else base.over(config.product_rules.get(product))
         return rule.over(config.sku_rules.get(sku))
 
     def shops_listing(self, sku: str) -> list[str]:
         """The shops that list a SKU, sorted."""
-        return sorted(name for name, shop in self.shops.items() if sku in shop.listings)
+        return [name for name in self._shop_names() if sku in self.shops[name].listings]
+
+    def _shop_names(self) -> list[str]:
+        if not self._sorted_shops and self.shops:
+            self._sorted_shops.extend(sorted(self.shops))
+        return self._sorted_shops
 
     def mapped_skus(self, shop: str | None = None) -> list[str]:
         """Every SKU some shop (or ``shop``) lists, sorted."""

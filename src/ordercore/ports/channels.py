@@ -123,7 +123,15 @@ class ShipmentPushPort(Protocol):
     async def push_shipment(
         self, external_order_id: str, courier: str, tracking_number: str, lines: Sequence[str]
     ) -> None:
-        """Record a package of an order (``lines``: the platform's sub-order ids, or all)."""
+        """Record a package of an order (``lines``: the platform's sub-order ids, or all).
+
+        ``courier`` is our courier code (``zto``, ``sf``...); the adapter maps it to the
+        platform's company code (``ordercore_adapters.channels._platform.courier_codes``,
+        overridable per shop). Called at least once per package: a repeat of what the
+        platform holds must succeed without a second record. Raises ShipmentPushRefused
+        for a refusal a retry will not fix (the push ends ``failed``, a ticket opens),
+        ChannelUnavailable for transport failures (retried by the outbox).
+        """
         ...
 
 

@@ -19,6 +19,8 @@ import os
 from collections.abc import Iterable
 from datetime import timedelta
 
+from opentelemetry import trace
+
 from ordercore.domain.geo import Region, resolve_address
 from ordercore.domain.inventory import Reservation, ReservationLine, ReservationStatus, merge_lines
 from ordercore.domain.orders import Order, OrderStatus
@@ -51,6 +53,8 @@ __all__ = ["RoutingService"]
 _ROUTABLE = frozenset(
     {OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.ALLOCATED, OrderStatus.ON_HOLD}
 )
+tracer = trace.get_tracer("ordercore")
+
 _ATTEMPTS = 8
 """Plans tried before a lost race is reported (each loss means stock moved meanwhile)."""
 
@@ -96,11 +100,20 @@ class RoutingService:
         chosen = policy_named(policy or self.default_policy)
         needs = frozenset(requires)
         last: Exception | None = None
-        for _ in range(_ATTEMPTS):
-            try:
-                return await self._route_once(order_id, chosen, needs, reroute, ttl)
-            except (InsufficientStock, ConcurrencyConflict) as exc:
-                last = exc
+        with tracer.start_as_current_span(
+            "ordercore.routing.route",
+            attributes={"ordercore.order_id": order_id, "ordercore.routing.policy": chosen.name},
+        ) as span:
+            for attempt in range(1, _ATTEMPTS + 1):
+                try:
+                    plan = await self._route_once(order_id, chosen, needs, reroute, ttl)
+                except (InsufficientStock, ConcurrencyConflict) as exc:
+                    last = exc
+                    continue
+                span.set_attribute("ordercore.routing.attempts", attempt)
+                span.set_attribute("ordercore.routing.packages", len(plan.packages))
+                span.set_attribute("ordercore.routing.transfers", len(plan.transfers))
+                return plan
         assert last is not None
         raise last
 

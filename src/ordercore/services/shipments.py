@@ -40,13 +40,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from pydantic import ValidationError
 
 from ordercore.config import Settings
 from ordercore.domain.couriers import WaybillState, waybill_key
 from ordercore.domain.inventory import ReservationStatus
 from ordercore.domain.orders import Order, OrderStatus
-from ordercore.domain.outbox import OutboxTask, scrub_error
+from ordercore.domain.outbox import OutboxState, OutboxTask, scrub_error
 from ordercore.domain.severity import Severity
 from ordercore.domain.shipments import (
     PUSH_KIND,
@@ -74,7 +75,7 @@ from ordercore.errors import (
     TooLateToIntercept,
     UnknownAdapter,
 )
-from ordercore.ports.channels import ChannelPort, ShipmentPushPort
+from ordercore.ports.channels import ShipmentPushPort
 from ordercore.ports.clock import Clock
 from ordercore.ports.couriers import CourierPort
 from ordercore.ports.shipments import RecallPort
@@ -92,6 +93,17 @@ TICKET_TYPE = "shipment_push"
 
 logger = logging.getLogger("ordercore.shipments")
 tracer = trace.get_tracer("ordercore")
+meter = metrics.get_meter("ordercore")
+_push_outcomes = meter.create_counter(
+    "ordercore.shipments.pushes",
+    unit="{push}",
+    description="Shipment push-back attempts by channel and outcome (ok, retry, failed)",
+)
+_interceptions = meter.create_counter(
+    "ordercore.shipments.interceptions",
+    unit="{order}",
+    description="Interceptions that released an order's stock (once per order)",
+)
 
 _SHIPPABLE = (ShipmentState.PREPARING, ShipmentState.PICKED)
 _DONE_ORDERS = (OrderStatus.SHIPPED, OrderStatus.COMPLETED)
@@ -129,7 +141,7 @@ class ShipmentService:
         tickets: TicketService,
         settings: Settings | None = None,
         *,
-        channels: Mapping[str, ChannelPort] | None = None,
+        channels: Mapping[str, object] | None = None,
         couriers: Mapping[str, CourierPort] | None = None,
         recall: RecallPort | None = None,
     ) -> None:
@@ -138,8 +150,8 @@ class ShipmentService:
         self._inventory = inventory
         self._tickets = tickets
         self._settings = settings or Settings()
-        self.channels: dict[str, ChannelPort] = dict(channels or {})
-        """Channel adapters by channel name: the push handler finds an order's here."""
+        self.channels: dict[str, object] = dict(channels or {})
+        """Channel adapters by channel name (those implementing ShipmentPushPort push)."""
         self.couriers: dict[str, CourierPort] = dict(couriers or {})
         """Courier adapters by our courier code: a recall cancels the waybill there."""
         self.recall_port: RecallPort | None = recall
@@ -179,9 +191,17 @@ class ShipmentService:
                 created_at=now,
                 updated_at=now,
             )
-        except ValueError as exc:
+        except ValidationError as exc:
             raise InvalidInput(
-                "shipment", [FieldError("shipment", str(exc).splitlines()[-1], shipment_id)]
+                "shipment",
+                [
+                    FieldError(
+                        ".".join(str(part) for part in error["loc"]) or "shipment",
+                        error["msg"],
+                        error.get("input"),
+                    )
+                    for error in exc.errors()
+                ],
             ) from None
         with tracer.start_as_current_span(
             "ordercore.shipments.record",
@@ -384,6 +404,8 @@ class ShipmentService:
                 recalls = await self._recall_all(uow, order_id, reason)
                 await uow.commit()
             span.set_attribute("ordercore.shipments.recalls", len(recalls))
+        if released:
+            _interceptions.add(1)
         if outcome is not None:
             # No-op in storage now; clears the sold-out marks of the SKUs given back.
             await self._inventory.release(order_id)
@@ -478,6 +500,33 @@ class ShipmentService:
         async with self._storage.unit_of_work() as uow:
             return await uow.shipments.push_counts()
 
+    async def redrive_failed(self, *, order_id: str | None = None) -> builtins.list[str]:
+        """Push the ``failed`` push-backs again (of one order, or all); returns their keys.
+
+        One unit of work: each failed push goes back to ``pending`` and its dead task is
+        redriven with a fresh attempt budget. Fix the cause first (the ticket says it):
+        a courier code, the shop's authorisation.
+        """
+        async with self._storage.unit_of_work() as uow:
+            failed = await uow.shipments.pushes(order_id=order_id, states=(PushState.FAILED,))
+            keys = {push.key: push for push in failed}
+            dead = await uow.outbox.list(states=(OutboxState.DEAD,), kind=PUSH_KIND, limit=100_000)
+            chosen = [task for task in dead if task.key in keys]
+            now = self._clock.now()
+            redriven = await uow.outbox.redrive([task.id for task in chosen], now)
+            done = {task.key for task in chosen if task.id in set(redriven)}
+            for key in sorted(done):
+                push = keys[key]
+                await uow.shipments.move_pushes(
+                    push.shipment_id,
+                    PushState.PENDING,
+                    (PushState.FAILED,),
+                    now,
+                    order_id=push.order_id,
+                )
+            await uow.commit()
+        return sorted(done)
+
     @staticmethod
     async def _require(uow: UnitOfWork, shipment_id: str) -> Shipment:
         shipment = await uow.shipments.get(shipment_id)
@@ -544,6 +593,7 @@ class ShipmentService:
         async with self._storage.unit_of_work() as uow:
             await uow.shipments.save_push(push.succeeded(self._clock.now()), _PUSHABLE)
             await uow.commit()
+        _push_outcomes.add(1, {"ordercore.channel": push.channel, "ordercore.outcome": "ok"})
 
     def _push_port(self, channel: str) -> ShipmentPushPort:
         adapter = self.channels.get(channel)
@@ -560,6 +610,8 @@ class ShipmentService:
         async with self._storage.unit_of_work() as uow:
             saved = await uow.shipments.save_push(failed, _PUSHABLE)
             await uow.commit()
+        outcome = "failed" if final else "retry"
+        _push_outcomes.add(1, {"ordercore.channel": push.channel, "ordercore.outcome": outcome})
         if not (final and saved):
             return
         try:

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from opentelemetry import trace
+
 from ordercore.domain.warehouses import StockFeedBatch, StockFeedEntry, Warehouse
 from ordercore.errors import (
     FieldError,
@@ -31,6 +33,8 @@ from ordercore.services.reservations import InventoryService
 __all__ = ["FeedApplied", "FeedSyncReport", "WarehouseService"]
 
 T = TypeVar("T")
+
+tracer = trace.get_tracer("ordercore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,15 +177,21 @@ class WarehouseService:
         if max_pages < 1:
             raise InvalidInput("stock feed", [FieldError("max_pages", "must be >= 1", max_pages)])
         source = port.name
-        cursor = await self.feed_cursor(source)
-        done: list[FeedApplied] = []
-        for _ in range(max_pages):
-            batch = await port.fetch_stock(cursor)
-            done.append(await self.apply_feed(source, batch))
-            cursor = batch.cursor
-            if not batch.has_more:
-                break
-        return FeedSyncReport(source, tuple(done), cursor)
+        with tracer.start_as_current_span(
+            "ordercore.warehouses.sync_feed", attributes={"ordercore.wms.source": source}
+        ) as span:
+            cursor = await self.feed_cursor(source)
+            done: list[FeedApplied] = []
+            for _ in range(max_pages):
+                batch = await port.fetch_stock(cursor)
+                done.append(await self.apply_feed(source, batch))
+                cursor = batch.cursor
+                if not batch.has_more:
+                    break
+            report = FeedSyncReport(source, tuple(done), cursor)
+            span.set_attribute("ordercore.wms.batches", len(done))
+            span.set_attribute("ordercore.wms.applied", report.applied)
+        return report
 
     async def _in_unit(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         async with self._storage.unit_of_work() as uow:

@@ -40,6 +40,7 @@ from datetime import timedelta
 from typing import Any
 
 from opentelemetry import trace
+from pydantic import ValidationError
 
 from ordercore.config import Settings
 from ordercore.domain.couriers import (
@@ -184,13 +185,30 @@ class WaybillService:
                 f"{CREATE_KIND} task", [FieldError("payload.order_id", "is required", order_id)]
             )
         raw = task.payload.get("packages")
-        packages = None
+        packages: list[Package] | None = None
         if raw is not None:
             if not isinstance(raw, list):
                 raise InvalidInput(
                     f"{CREATE_KIND} task", [FieldError("payload.packages", "must be a list", raw)]
                 )
-            packages = [Package.model_validate(item) for item in raw]
+            packages = []
+            errors: list[FieldError] = []
+            for index, item in enumerate(raw):
+                try:
+                    packages.append(Package.model_validate(item))
+                except ValidationError as exc:
+                    errors.extend(
+                        FieldError(
+                            ".".join(
+                                [f"payload.packages[{index}]", *(str(p) for p in error["loc"])]
+                            ),
+                            error["msg"],
+                            error.get("input"),
+                        )
+                        for error in exc.errors()
+                    )
+            if errors:
+                raise InvalidInput(f"{CREATE_KIND} task", errors)
         await self.create(order_id, packages)
 
     async def cancel_handler(self, task: OutboxTask) -> None:

@@ -202,6 +202,24 @@ class RoutingContract(StorageContractBase):
         await assert_no_drift(core)
 
     @pytest.mark.anyio
+    async def test_relocating_a_flash_sale_reservation_keeps_its_sale_counts(
+        self, core: OrderCore
+    ) -> None:
+        """Units reserved under a flash sale stay counted under it after routing moves them."""
+        await _setup(core, {("A", "main"): 10, ("A", "SH"): 10, ("B", "main"): 5, ("B", "SH"): 5})
+        await core.inventory.start_flash_sale("A", cap=4)
+        order = await _add(core, "o1", {"A": 3, "B": 1})
+        await core.inventory.reserve_order(order)
+        await core.routing.route("o1")
+        sale = await core.inventory.flash_sale("A")
+        assert sale is not None
+        assert sale.sold == 3
+        assert await core.inventory.remaining("A") == 1
+        await core.inventory.release("o1")
+        assert (await core.inventory.flash_sale("A")).sold == 0  # type: ignore[union-attr]
+        await assert_no_drift(core)
+
+    @pytest.mark.anyio
     async def test_relocate_refused_for_lack_of_stock_changes_nothing(
         self, core: OrderCore
     ) -> None:

@@ -9,6 +9,7 @@ order; an order refunded between pick and ship is stopped, its stock released on
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ import anyio
 import pytest
 
 from ordercore.core import OrderCore
+from ordercore.domain.couriers import Waybill, waybill_key
 from ordercore.domain.orders import Money, Order, OrderLine, OrderStatus
 from ordercore.domain.outbox import OPEN_STATES
 from ordercore.domain.shipments import (
@@ -28,7 +30,13 @@ from ordercore.domain.shipments import (
     ShipmentState,
     pushes_for,
 )
-from ordercore.errors import OrderIntercepted, ShipmentStateConflict, TooLateToIntercept
+from ordercore.errors import (
+    IllegalTransition,
+    OrderCoreError,
+    OrderIntercepted,
+    ShipmentStateConflict,
+    TooLateToIntercept,
+)
 from ordercore.ports.clock import ManualClock
 from ordercore.services.outbox import HandlerRegistry
 from ordercore.testing.shipments import FakeRecall, FakeShipmentChannel, PushCall
@@ -351,15 +359,24 @@ class ShipmentFlowContract(StorageContractBase):
         recall: FakeRecall,
         clock: ManualClock,
     ) -> None:
-        """Refunded after pick: ship() refused, stock released once, the parcel recalled."""
+        """Allocated, waybill made, picked, then refunded: ship() refused, stock back once,
+        the parcel recalled."""
         await core.inventory.receive("A", 10, warehouse="main")
         await self._order(core, "o1", {"A": 3})
-        parcel = await core.shipments.prepare(["o1"], courier="zto", tracking_number="ZT1")
+        await core.orders.transition("o1", OrderStatus.ALLOCATED, reason="routed")
+        async with core.storage.unit_of_work() as uow:
+            await uow.waybills.begin("o1", "1", clock.now())
+            waybill = Waybill(courier="zto", tracking_number="ZT1", key=waybill_key("o1", "1"))
+            await uow.waybills.complete("o1", "1", waybill, clock.now())
+            await uow.commit()
+        parcel = await core.shipments.from_waybill("o1", "1")
         await core.shipments.pick(parcel.id)
         first = await core.shipments.intercept("o1", "refunded on the platform")
         again = await core.shipments.intercept("o1", "refunded on the platform")
         with pytest.raises(OrderIntercepted):
             await core.shipments.ship(parcel.id)
+        with pytest.raises(IllegalTransition):
+            await core.orders.ship("o1")
         assert (first.released, again.released) == (True, False)
         assert await stock_of(core, "A") == (10, 0)
         assert (await core.orders.get("o1")).status is OrderStatus.CANCELLED
@@ -367,6 +384,7 @@ class ShipmentFlowContract(StorageContractBase):
         await self._drain(core, registry, clock)
         assert (await core.shipments.get(parcel.id)).state is ShipmentState.RECALLED
         assert list(recall.recalled) == list(first.recalls)
+        assert [r.tracking_number for r in recall.recalled.values()] == ["ZT1"]
         assert [p.state for p in await core.shipments.pushes(order_id="o1")] == [
             PushState.CANCELLED
         ]
@@ -392,3 +410,34 @@ class ShipmentFlowContract(StorageContractBase):
             await core.shipments.intercept("o1", "refund")
         assert (await core.orders.get("o1")).status is OrderStatus.SHIPPED
         assert await stock_of(core, "A") == (9, 0)
+
+    @pytest.mark.anyio
+    async def test_ship_and_intercept_racing_leave_one_consistent_outcome(
+        self, core: OrderCore
+    ) -> None:
+        """A ship and an interception of one picked parcel at once: one wins, stock agrees."""
+        await core.inventory.receive("A", 10, warehouse="main")
+        await self._order(core, "o1", {"A": 2})
+        parcel = await core.shipments.prepare(["o1"], courier="zto", tracking_number="ZT1")
+        await core.shipments.pick(parcel.id)
+        errors: list[OrderCoreError] = []
+
+        async def attempt(step: Callable[[], Awaitable[object]]) -> None:
+            try:
+                await step()
+            except OrderCoreError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(attempt, lambda: core.shipments.ship(parcel.id))
+            group.start_soon(attempt, lambda: core.shipments.intercept("o1", "refund"))
+        order = await core.orders.get("o1")
+        state = (await core.shipments.get(parcel.id)).state
+        if order.status is OrderStatus.SHIPPED:
+            assert state is ShipmentState.SHIPPED
+            assert await stock_of(core, "A") == (8, 0)
+        else:
+            assert order.status is OrderStatus.CANCELLED
+            assert state is ShipmentState.RECALL_REQUESTED
+            assert await stock_of(core, "A") == (10, 0)
+        assert len(errors) <= 1

@@ -37,6 +37,7 @@ import hashlib
 import hmac
 import json
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -187,6 +188,12 @@ class _BusyServer(LoopbackHttpServer):
     20 wait for SYN retransmits (a second each), which would read as a slow courier."""
 
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up (a timeout) resets its connection: not worth a traceback."""
+        if isinstance(sys.exception(), OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(TrackingHandler):

@@ -14,6 +14,7 @@ from ordercore.domain.inventory import ReservationStatus
 from ordercore.domain.orders import OrderStatus
 from ordercore.errors import ChannelAuthExpired, InvalidInput
 from ordercore.ports.clock import ManualClock
+from ordercore.sync import SyncOrderCore
 from ordercore.testing.after_sales_channel import FakeAfterSalesChannel, fake_after_sale_payload
 from ordercore.testing.channels import FakeChannel, FakePlatform, fake_order_payload
 
@@ -228,3 +229,18 @@ async def test_a_synced_return_is_inspected_and_restocked(
         "fake-shop:R1", [InspectionLine(sku="SKU-1", sellable=2, scrap=1)], "wh-ann"
     )
     assert await core.inventory.sellable("SKU-1") == 1_002
+
+
+def test_the_blocking_twin_syncs_and_inspects(clock: ManualClock, platform: FakePlatform) -> None:
+    """SyncOrderCore.after_sales syncs and inspects without await."""
+    channel = FakeAfterSalesChannel("fake-shop", platform)
+    channel.put_after_sale(fake_after_sale_payload("R1", "T1", qty=1), at=START)
+    clock.set(START + timedelta(minutes=5))
+    with SyncOrderCore.open("memory://", clock=clock) as core:
+        run = core.after_sales.sync(channel, first_sync_from=START)
+        report = core.after_sales.inspect(
+            "fake-shop:R1", [InspectionLine(sku="SKU-1", sellable=1)], "ann"
+        )
+        assert run.created == 1
+        assert report.created
+        assert core.inventory.sellable("SKU-1") == 1

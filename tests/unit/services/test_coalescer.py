@@ -147,11 +147,11 @@ async def test_cancelled_waiters_take_nothing_and_do_not_stall_the_lane() -> Non
 
 @pytest.mark.anyio
 async def test_auto_mode_follows_the_storage() -> None:
-    """'auto' groups requests on storages that prefer batching and not on memory."""
+    """'auto' groups requests on storages that prefer batching (memory does), not on others."""
     storage = MemoryStorage("memory://")
-    assert InventoryService(storage, ManualClock(), Settings()).coalescer is None
-    storage.prefers_batching = True  # type: ignore[attr-defined]
     assert InventoryService(storage, ManualClock(), Settings()).coalescer is not None
+    storage.prefers_batching = False  # type: ignore[misc]
+    assert InventoryService(storage, ManualClock(), Settings()).coalescer is None
     off = Settings(coalesce_reservations="off")
     assert InventoryService(storage, ManualClock(), off).coalescer is None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +15,12 @@ from ordercore.domain.events import EventEnvelope
 from ordercore.domain.inventory import ReservationStatus
 from ordercore.domain.orders import Contact, Order, OrderStatus
 from ordercore.domain.outbox import OutboxState
+from ordercore.domain.warehouses import Warehouse
 from ordercore.incident import sale_orders
 from ordercore.ports.clock import ManualClock
 from ordercore.services.outbox import EVENT_KIND, HandlerRegistry
 from ordercore.services.waybills import CREATE_KIND
+from ordercore.sync import SyncOrderCore
 from ordercore.testing.couriers import FakeCourier
 from ordercore_adapters.storage.memory import MemoryStorage
 from support.waybills import waybill_service
@@ -26,6 +29,8 @@ pytestmark = pytest.mark.anyio
 
 T0 = datetime(2026, 12, 31, 20, 0, tzinfo=UTC)
 FAST = Settings(outbox_poll_interval=timedelta(milliseconds=5))
+SH = Warehouse.located("SH", "上海市嘉定区", priority=20)
+GZ = Warehouse.located("GZ", "广东省广州市白云区", priority=10)
 
 
 @pytest.fixture
@@ -260,3 +265,33 @@ async def test_with_every_courier_open_waybills_wait_and_orders_flow(core: Order
     await core.outbox.worker(registry).run_once()
     assert len(primary.waybills) == 4
     assert await core.outbox.list(kind=CREATE_KIND, states=[OutboxState.DEAD]) == []
+
+
+async def test_route_moves_the_reservation_to_the_nearest_warehouse(core: OrderCore) -> None:
+    """A Shenzhen order reserved in the default warehouse is routed to Guangzhou."""
+    for warehouse in (SH, GZ):
+        await core.warehouses.add(warehouse)
+        await core.inventory.receive("SKU-2", 5, warehouse=warehouse.code)
+    order = _orders(3)[2]
+    assert order.address.city == "深圳市"
+    await core.fulfilment.accept("taobao", [order])
+    report = await core.fulfilment.route([order.id])
+    assert report.done == [order.id]
+    reservation = await core.inventory.reservation(order.id)
+    assert [line.warehouse for line in reservation.lines] == ["GZ"]
+    routed = [
+        EventEnvelope.model_validate(task.payload)
+        for task in await core.outbox.list(kind=EVENT_KIND, limit=1000)
+        if task.payload["type"] == "order.routed"
+    ]
+    assert [e.data["warehouses"] for e in routed] == [["GZ"]]
+
+
+def test_the_blocking_facade_runs_the_steps(tmp_path: Path) -> None:
+    """SyncOrderCore.fulfilment accepts and allocates without await."""
+    with SyncOrderCore.open(f"sqlite:///{tmp_path / 'sync.db'}", clock=ManualClock(T0)) as core:
+        core.inventory.receive("SKU-0", 5)
+        accepted = core.fulfilment.accept("taobao", _orders(1))
+        allocated = core.fulfilment.request_waybill(accepted.ready)
+        assert allocated.done == accepted.ready == ["taobao-0"]
+        assert core.orders.get("taobao-0").status is OrderStatus.ALLOCATED

@@ -17,6 +17,7 @@ from ordercore.domain.shipments import RECALL_KIND, PushState, ShipmentPart, Shi
 from ordercore.errors import InvalidInput, OrderIntercepted, ShipmentNotFound
 from ordercore.ports.clock import ManualClock
 from ordercore.services.outbox import HandlerRegistry
+from ordercore.testing.couriers import FakeCourier
 from ordercore.testing.shipments import FakeRecall, FakeShipmentChannel, PushCall
 from ordercore.testing.storage_shipments import shipping_order
 from ordercore_adapters.storage.memory import MemoryStorage
@@ -204,3 +205,59 @@ async def test_a_parcel_naming_one_order_twice_is_invalid(core: OrderCore) -> No
     await _paid(core, "o1", {"A": 1})
     with pytest.raises(InvalidInput, match="one part per order"):
         await core.shipments.record(["o1", "o1"], courier="zto", tracking_number="ZT1")
+
+
+async def test_the_recall_of_a_waybill_cancels_it_at_the_courier(
+    core: OrderCore, clock: ManualClock
+) -> None:
+    """An intercepted order's printed waybill is cancelled at its courier by the recall task."""
+    courier = FakeCourier("zto")
+    courier.waybills[waybill_key("o1", "1")] = Waybill(
+        courier="zto", tracking_number="ZT7", key=waybill_key("o1", "1")
+    )
+    core.shipments.couriers["zto"] = courier
+    registry = HandlerRegistry()
+    core.shipments.register(registry)
+    await _paid(core, "o1", {"A": 1})
+    await _waybill(core, "o1", "1", "ZT7")
+    await core.shipments.intercept("o1", "cancelled")
+    await _drain(core, registry, clock)
+    assert list(courier.cancelled) == [waybill_key("o1", "1")]
+    assert courier.waybills == {}
+
+
+async def test_a_parcel_recall_without_a_warehouse_port_waits_in_the_outbox(
+    core: OrderCore, clock: ManualClock
+) -> None:
+    """With no RecallPort configured the recall task fails and stays for an operator."""
+    registry = HandlerRegistry()
+    core.shipments.register(registry, max_attempts=2)
+    await _paid(core, "o1", {"A": 1})
+    parcel = await core.shipments.prepare(["o1"], courier="zto", tracking_number="ZT1")
+    await core.shipments.intercept("o1", "cancelled")
+    await _drain(core, registry, clock)
+    [task] = await core.outbox.list(kind=RECALL_KIND)
+    assert task.state.value == "dead"
+    assert task.last_error is not None
+    assert "recall" in task.last_error
+    assert (await core.shipments.get(parcel.id)).state is ShipmentState.RECALL_REQUESTED
+
+
+async def test_redriving_failed_pushes_sends_them_again(
+    core: OrderCore, channel: FakeShipmentChannel, clock: ManualClock
+) -> None:
+    """redrive_failed() puts failed pushes back to pending and they end ok."""
+    registry = HandlerRegistry()
+    core.shipments.register(registry)
+    await _paid(core, "o1", {"A": 1})
+    channel.refuse_next("isv.bad-company")
+    await core.shipments.record(["o1"], courier="zto", tracking_number="ZT1")
+    await _drain(core, registry, clock)
+    [failed] = await core.shipments.pushes(order_id="o1")
+    keys = await core.shipments.redrive_failed(order_id="o1")
+    assert keys == [failed.key]
+    assert [p.state for p in await core.shipments.pushes(order_id="o1")] == [PushState.PENDING]
+    await _drain(core, registry, clock)
+    [push] = await core.shipments.pushes(order_id="o1")
+    assert (push.state, push.attempts) == (PushState.OK, 2)
+    assert await core.shipments.redrive_failed() == []

@@ -15,12 +15,13 @@ from ordercore.domain.orders import OrderLine, OrderStatus
 from ordercore.domain.outbox import OutboxState
 from ordercore.errors import (
     CourierRejected,
+    InvalidInput,
     OrderNotFound,
     OrderOnHold,
     WaybillDeferred,
 )
 from ordercore.ports.clock import ManualClock
-from ordercore.services.outbox import HandlerRegistry
+from ordercore.services.outbox import HandlerRegistry, new_task
 from ordercore.services.waybills import CANCEL_KIND, CREATE_KIND, packages_of
 from ordercore.testing.couriers import FakeCourier
 from ordercore.testing.storage_orders import sample_order
@@ -262,3 +263,14 @@ async def test_the_core_builds_a_waybill_service_on_its_storage(core: OrderCore)
     await _order(core, "o-1")
     await service.create("o-1")
     assert [record.tracking_number for record in await _records(core, "o-1")] == ["ZT00000001"]
+
+
+async def test_a_task_with_bad_packages_is_refused_as_invalid(core: OrderCore) -> None:
+    """Malformed packages in a task raise InvalidInput (dead at once, not retried)."""
+    service, _ = waybill_service(core, [FakeCourier("zto")])
+    await _order(core, "o-1")
+    task = new_task(
+        CREATE_KIND, {"order_id": "o-1", "packages": [{"id": "bad id!"}]}, key="k", now=T0
+    )
+    with pytest.raises(InvalidInput, match=r"payload\.packages\[0\]\.id"):
+        await service.create_handler(task)

@@ -90,6 +90,7 @@ from ordercore_adapters.channels.signatures import DouyinPushVerifier, ReplayChe
 
 from .after_sales import DouyinAfterSales
 from .mapping import map_shop_order
+from .shipments import DouyinShipments
 from .signing import DOUYIN_SIGN_METHODS, format_douyin_time, param_json, sign_douyin
 
 __all__ = ["DouyinApiError", "DouyinChannel", "PushHint", "douyin_bounds"]
@@ -151,7 +152,7 @@ def douyin_bounds(window: TimeWindow) -> tuple[int, int]:
     return math.ceil(window.start.timestamp()), math.ceil(window.end.timestamp()) - 1
 
 
-class DouyinChannel(DouyinAfterSales, TokenLifecycle):
+class DouyinChannel(DouyinAfterSales, DouyinShipments, TokenLifecycle):
     """A ChannelPort, TokenCarrier and OrderLookupPort for one 抖店 shop (see the module)."""
 
     kind = "douyin"

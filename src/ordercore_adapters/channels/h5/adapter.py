@@ -51,6 +51,7 @@ from ordercore_adapters.channels.signatures import StandardWebhooksVerifier
 
 from .after_sales import H5AfterSales
 from .mapping import map_h5_order
+from .shipments import H5Shipments
 
 __all__ = ["H5_TOPICS", "H5Channel", "h5_time"]
 
@@ -76,7 +77,7 @@ def h5_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-class H5Channel(H5AfterSales):
+class H5Channel(H5AfterSales, H5Shipments):
     """A ChannelPort for the seller's own H5 store (see the module docstring)."""
 
     kind = "h5"

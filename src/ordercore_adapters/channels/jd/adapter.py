@@ -89,6 +89,7 @@ from .._platform.times import format_top_time, inclusive_bounds, parse_top_time
 from .after_sales import JdAfterSales
 from .client import JosApiError, JosClient
 from .mapping import JD_STATUSES, ORDER_FIELDS, map_jd_order
+from .shipments import JdShipments
 
 __all__ = ["OAUTH_URL", "SEARCH_METHOD", "JdChannel", "JdPushNotSupported"]
 
@@ -108,7 +109,7 @@ class JdPushNotSupported(OrderCoreError, NotImplementedError):
     """JD pushes arrive as JMQ messages, not as signed HTTP webhooks."""
 
 
-class JdChannel(JdAfterSales, RefreshingTokenChannel[JosClient]):
+class JdChannel(JdAfterSales, JdShipments, RefreshingTokenChannel[JosClient]):
     """A ChannelPort (and TokenCarrier) for one JD POP shop over JOS (see the module)."""
 
     kind = "jd"

@@ -98,6 +98,7 @@ from .._platform.times import inclusive_bounds, parse_top_time
 from .after_sales import PddAfterSales
 from .client import PddApiError, PddClient
 from .mapping import AMOUNT_UNITS, map_pdd_order
+from .shipments import PddShipments
 
 __all__ = [
     "INCREMENT_API",
@@ -129,7 +130,7 @@ def pdd_bounds(window: TimeWindow) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
-class PinduoduoChannel(PddAfterSales, RefreshingTokenChannel[PddClient]):
+class PinduoduoChannel(PddAfterSales, PddShipments, RefreshingTokenChannel[PddClient]):
     """A ChannelPort (and TokenCarrier) for one Pinduoduo shop (see the module docstring)."""
 
     kind = "pinduoduo"

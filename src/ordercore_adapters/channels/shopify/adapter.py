@@ -62,6 +62,7 @@ from ordercore_adapters.channels.signatures import ShopifyVerifier
 
 from .after_sales import ShopifyAfterSales
 from .mapping import map_shopify_order
+from .shipments import ShopifyShipments
 
 __all__ = ["SHOPIFY_TOPICS", "ShopifyChannel", "shopify_bounds"]
 
@@ -100,7 +101,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-class ShopifyChannel(ShopifyAfterSales):
+class ShopifyChannel(ShopifyAfterSales, ShopifyShipments):
     """A ChannelPort for one Shopify-style shop (see the module docstring)."""
 
     kind = "shopify"

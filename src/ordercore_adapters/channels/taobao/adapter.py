@@ -89,6 +89,7 @@ from .._platform.times import inclusive_bounds
 from .after_sales import TaobaoAfterSales
 from .client import TopApiError, TopClient
 from .mapping import TRADE_FIELDS, map_trade
+from .shipments import TaobaoShipments
 from .signing import SIGN_METHODS, format_top_time, parse_top_time
 
 __all__ = ["TaobaoChannel", "TmcPushNotSupported", "top_bounds"]
@@ -133,7 +134,7 @@ def top_bounds(window: TimeWindow) -> tuple[datetime, datetime]:
     return inclusive_bounds(window)
 
 
-class TaobaoChannel(TaobaoAfterSales, ClientOwner[TopClient]):
+class TaobaoChannel(TaobaoAfterSales, TaobaoShipments, ClientOwner[TopClient]):
     """A ChannelPort for one Taobao/Tmall shop over TOP (see the module docstring)."""
 
     kind = "taobao"

@@ -134,6 +134,9 @@ class MemoryStorage:
     """
 
     name = "memory"
+    prefers_batching = True
+    """Hot-SKU grouping pays here too: one lock turn and one wake-up per batch (measured:
+    about 2.5x the requests per second of one unit of work per buyer; docs/performance.md)."""
 
     def __init__(self, url: str = "memory://", settings: Settings | None = None) -> None:
         scheme = url.partition(":")[0].split("+", 1)[0].lower()
