@@ -130,6 +130,7 @@ class SyncIntake(_Bridge):
     rejects = _blocking(IntakeService.rejects)
     review_queue = _blocking(IntakeService.review_queue)
     resolve_review = _blocking(IntakeService.resolve_review)
+    reserve_unreserved = _blocking(IntakeService.reserve_unreserved)
 
 
 class SyncTickets(_Bridge):
@@ -170,7 +171,6 @@ class SyncOutbox(_Bridge):
     counts = _blocking(OutboxService.counts)
     redrive = _blocking(OutboxService.redrive)
     purge = _blocking(OutboxService.purge)
-
 
 
 class SyncFulfilment(_Bridge):

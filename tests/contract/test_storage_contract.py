@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,17 +13,34 @@ from ordercore.config import Settings
 from ordercore.testing import StorageContract, StorageFactory, run_state_machine
 from ordercore_adapters.storage.memory import MemoryStorage
 from ordercore_adapters.storage.sql import SqlStorage
+from ordercore_adapters.storage.sql.engine import create_sql_engine, parse_url
+from ordercore_adapters.storage.sql.migrate import upgrade
 from support.postgres import fresh_postgres_database, postgres_url_or_skip
 
 
-def sqlite_factory(folder: Path) -> StorageFactory:
-    """Each call: a new SQLite file in ``folder``."""
+def sqlite_factory(folder: Path, template: Path | None = None) -> StorageFactory:
+    """Each call: a new SQLite file in ``folder`` (a copy of ``template`` when given)."""
     counter = iter(range(1_000_000))
 
     def make(settings: Settings) -> SqlStorage:
-        return SqlStorage(f"sqlite:///{folder / f'store-{next(counter)}.db'}", settings)
+        path = folder / f"store-{next(counter)}.db"
+        if template is not None:
+            shutil.copyfile(template, path)
+        return SqlStorage(f"sqlite:///{path}", settings)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest migration, copied for each test (migrating is slower)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = create_sql_engine(parse_url(f"sqlite:///{path}"), Settings())
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return path
 
 
 class TestMemoryStorage(StorageContract):
@@ -37,15 +55,15 @@ class TestSqliteStorage(StorageContract):
     """SQLite files: the embedded default."""
 
     @pytest.fixture
-    def make_storage(self, tmp_path: Path) -> StorageFactory:
-        return sqlite_factory(tmp_path)
+    def make_storage(self, tmp_path: Path, sqlite_template: Path) -> StorageFactory:
+        return sqlite_factory(tmp_path, sqlite_template)
 
 
 def postgres_factory(stack: ExitStack) -> StorageFactory:
     """Each call: a new, empty PostgreSQL database, dropped when ``stack`` closes."""
 
     def make(settings: Settings) -> SqlStorage:
-        return SqlStorage(stack.enter_context(fresh_postgres_database()), settings)
+        return SqlStorage(stack.enter_context(fresh_postgres_database(migrated=True)), settings)
 
     return make
 

@@ -14,15 +14,20 @@ from ``template0`` and dropped afterwards (~30 ms each), so tests never see each
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+import ordercore_adapters.storage.sql as sql_package
 
 __all__ = ["DEFAULT_URL", "fresh_postgres_database", "postgres_url_or_skip"]
 
@@ -40,17 +45,62 @@ def postgres_url_or_skip() -> str:
 
 
 @contextmanager
-def fresh_postgres_database(prefix: str = "ordercore_test") -> Iterator[str]:
-    """Create an empty database, yield its SQLAlchemy URL, then drop it (skips if no server)."""
+def fresh_postgres_database(
+    prefix: str = "ordercore_test", *, migrated: bool = False
+) -> Iterator[str]:
+    """Create a database, yield its SQLAlchemy URL, then drop it (skips if no server).
+
+    Empty by default; ``migrated=True`` copies a template already at the newest
+    migration (made once per schema version), which saves running every migration
+    again in each test.
+    """
     admin = make_url(postgres_url_or_skip())
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    template = _migrated_template(admin) if migrated else "template0"
     with _admin_connection(admin) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
         with _admin_connection(admin) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@cache
+def _migrated_template(admin: URL) -> str:
+    """The name of a database at the newest migration, made the first time it is asked for.
+
+    Named after a digest of the migration files, so a schema change makes a new one. It
+    is built under a temporary name and renamed when complete: processes racing to build
+    it never copy a half-migrated database (the loser drops its copy).
+    """
+    from sqlalchemy import create_engine
+
+    from ordercore_adapters.storage.sql.migrate import upgrade
+
+    versions = Path(sql_package.__file__).parent / "migrations" / "versions"
+    digest = hashlib.sha256()
+    for path in sorted(versions.glob("*.py")):
+        digest.update(path.read_bytes())
+    name = f"ordercore_template_{digest.hexdigest()[:16]}"
+    with _admin_connection(admin) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if found:
+        return name
+    building = f"{name}_building_{uuid.uuid4().hex[:8]}"
+    with _admin_connection(admin) as conn:
+        conn.execute(f'CREATE DATABASE "{building}" TEMPLATE template0')
+    engine = create_engine(admin.set(database=building), poolclass=NullPool)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    with _admin_connection(admin) as conn:
+        try:
+            conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+        except psycopg.errors.DuplicateDatabase:
+            conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+    return name
 
 
 @cache

@@ -723,9 +723,7 @@ class AfterSaleRepository(Protocol):
         """The stored after-sales of one channel among ``external_ids``, by external id."""
         ...
 
-    async def upsert_many(
-        self, after_sales: Sequence[AfterSale]
-    ) -> builtins.list[UpsertOutcome]:
+    async def upsert_many(self, after_sales: Sequence[AfterSale]) -> builtins.list[UpsertOutcome]:
         """Store after-sales exactly once per (channel, external_id), newest version winning.
 
         Aligned with the input: CREATED when the key is new; UPDATED when its

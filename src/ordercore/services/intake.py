@@ -476,6 +476,31 @@ class IntakeService:
                 )
         return entries
 
+    async def reserve_unreserved(self, orders: Sequence[Order]) -> list[str]:
+        """Reserve those of ``orders`` that should hold stock and have no reservation at all.
+
+        Stock for new orders is reserved after they are stored; a process that stopped in
+        between leaves stored orders without a reservation. Reconciliation calls this
+        for the orders it sees, so such orders get their stock. An order whose reservation
+        was released, committed or expired has one and is left alone. Returns the ids
+        reserved; orders that cannot be (no stock) are left for the review of stock.
+        """
+        waiting = [order for order in orders if order.status in _RESERVABLE]
+        if not waiting:
+            return []
+        async with self._storage.unit_of_work() as uow:
+            held = await uow.inventory.reservations([order.id for order in waiting])
+        warehouse = self._settings.default_warehouse
+        requests = [_request(order, warehouse) for order in waiting if order.id not in held]
+        if not requests:
+            return []
+        outcomes = await self._inventory.reserve_many(requests)
+        return [
+            request.order_id
+            for request, outcome in zip(requests, outcomes, strict=True)
+            if not isinstance(outcome, OrderCoreError)
+        ]
+
     async def _reserve(self, requests: Sequence[ReserveRequest], report: StoreReport) -> None:
         if not requests:
             return

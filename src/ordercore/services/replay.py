@@ -47,6 +47,9 @@ class ReconcileReport:
     """External ids fetched from the platform that were not stored (now stored)."""
     outdated: list[str] = field(default_factory=list)
     """External ids stored at an older platform version than fetched (now updated)."""
+    reserved: list[str] = field(default_factory=list)
+    """Order ids that were stored without a reservation (the process stopped between
+    storing and reserving) and are now reserved."""
 
 
 class ReplayService:
@@ -70,7 +73,7 @@ class ReplayService:
         now = await channel.platform_time()
         clipped = _window(max(start, now - limits.history_depth), min(end, now - limits.lag))
         windows = _split(clipped, limits.max_window)
-        run, _, _ = await self._scan(channel, windows, "replay")
+        run, _, _, _ = await self._scan(channel, windows, "replay")
         return run
 
     async def reconcile(self, channel: ChannelPort, *, lookback: timedelta) -> ReconcileReport:
@@ -79,8 +82,10 @@ class ReplayService:
             raise InvalidInput("reconcile", [FieldError("lookback", "must be positive", lookback)])
         end = (await channel.platform_time()) - channel.limits.lag
         windows = _split(_window(end - lookback, end), channel.limits.max_window)
-        run, missing, outdated = await self._scan(channel, windows, "reconcile")
-        return ReconcileReport(run=run, windows=windows, missing=missing, outdated=outdated)
+        run, missing, outdated, reserved = await self._scan(channel, windows, "reconcile")
+        return ReconcileReport(
+            run=run, windows=windows, missing=missing, outdated=outdated, reserved=reserved
+        )
 
     async def replay_rejects(self, channel: ChannelPort, *, limit: int = 1000) -> RejectReplay:
         """Map each unresolved order reject again; store and resolve those that now map."""
@@ -120,12 +125,13 @@ class ReplayService:
 
     async def _scan(
         self, channel: ChannelPort, windows: Sequence[TimeWindow], trigger: str
-    ) -> tuple[SyncRun, list[str], list[str]]:
+    ) -> tuple[SyncRun, list[str], list[str], list[str]]:
         run = _run(channel, trigger, self._clock.now())
         totals = StoreReport()
         counts = {"windows": 0, "pages": 0, "fetched": 0}
         missing: list[str] = []
         outdated: list[str] = []
+        reserved_late: list[str] = []
         status = RunStatus.SUCCEEDED
         async with self._storage.unit_of_work() as uow:  # a reject kept already is not kept twice
             kept = {
@@ -155,12 +161,21 @@ class ReplayService:
                 )
                 rejects = [r for r in rejects if (r.external_id, r.modified_at) not in kept]
                 totals.add(await self._store(channel, orders, rejects))
+                if trigger == "reconcile" and stored:  # stored before a crash, never reserved
+                    async with self._storage.unit_of_work() as uow:
+                        current = await uow.orders.get_many_by_external(channel.name, list(stored))
+                    reserved_late += await self._intake.reserve_unreserved(list(current.values()))
                 counts["windows"] += 1
         except OrderCoreError as exc:
             status = RunStatus.PARTIAL if counts["windows"] else RunStatus.FAILED
             totals.errors.append(mask_text(f"{type(exc).__name__}: {exc}"))
         finished = await self._finish(run, status, totals, **counts)
-        return finished, sorted(set(missing)), sorted(set(outdated) - set(missing))
+        return (
+            finished,
+            sorted(set(missing)),
+            sorted(set(outdated) - set(missing)),
+            sorted(reserved_late),
+        )
 
     async def _store(
         self, channel: ChannelPort, orders: Sequence[Order], rejects: Sequence[RejectedRecord]

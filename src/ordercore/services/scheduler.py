@@ -598,7 +598,11 @@ class IntakeScheduler:
                 AlertLevel.WARNING, "channel.reconcile_failed", channel.name, str(exc)
             )
             return self._outcome("reconcile", channel.name, "failed", message=str(exc))
-        details = {"missing": len(report.missing), "outdated": len(report.outdated)}
+        details = {
+            "missing": len(report.missing),
+            "outdated": len(report.outdated),
+            "reserved": len(report.reserved),
+        }
         message = _findings(channel.name, report)
         if message:
             await self._alert(AlertLevel.WARNING, "channel.reconcile_found", channel.name, message)
@@ -792,7 +796,7 @@ def _latest(runs: Sequence[SyncRun], trigger: str) -> datetime | None:
 
 
 def _findings(channel: str, report: ReconcileReport) -> str:
-    if not report.missing and not report.outdated:
+    if not report.missing and not report.outdated and not report.reserved:
         return ""
     parts = []
     if report.missing:
@@ -800,6 +804,11 @@ def _findings(channel: str, report: ReconcileReport) -> str:
     if report.outdated:
         parts.append(
             f"{len(report.outdated)} orders stored at an older version ({_ids(report.outdated)})"
+        )
+    if report.reserved:
+        parts.append(
+            f"{len(report.reserved)} stored orders without a reservation "
+            f"({_ids(report.reserved)}, now reserved)"
         )
     failed = "" if report.run.status is RunStatus.SUCCEEDED else f"; run {report.run.status}"
     return f"{channel}: reconciliation found " + " and ".join(parts) + f", now stored{failed}"

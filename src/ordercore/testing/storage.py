@@ -38,6 +38,7 @@ from ordercore.errors import (
 from ordercore.ports.clock import ManualClock
 from ordercore.testing.storage_after_sales import AfterSaleContract
 from ordercore.testing.storage_base import (
+    RESERVING,
     TTL,
     StorageContractBase,
     StorageFactory,
@@ -64,6 +65,8 @@ pytestmark = pytest.mark.anyio
 
 class StockContract(StorageContractBase):
     """Stock levels: receive, adjust, count, safety stock."""
+
+    reservation_modes = RESERVING
 
     @pytest.mark.anyio
     async def test_receive_creates_a_level_and_adds_up(self, core: OrderCore) -> None:
@@ -148,6 +151,8 @@ class StockContract(StorageContractBase):
 
 class ReservationContract(StorageContractBase):
     """Reserve, release, commit: all or nothing, exactly once."""
+
+    reservation_modes = RESERVING
 
     @pytest.mark.anyio
     async def test_reserve_holds_stock(self, core: OrderCore, clock: ManualClock) -> None:
@@ -263,6 +268,8 @@ class ReservationContract(StorageContractBase):
 
 class ExpiryContract(StorageContractBase):
     """Expiry and payment-aware leases, judged on the injected clock."""
+
+    reservation_modes = RESERVING
 
     @pytest.mark.anyio
     async def test_expire_releases_only_due_reservations(
@@ -387,6 +394,8 @@ class ExpiryContract(StorageContractBase):
 class FlashSaleContract(StorageContractBase):
     """Flash-sale cap and per-buyer limit, across orders and channels."""
 
+    reservation_modes = RESERVING
+
     @pytest.mark.anyio
     async def test_sale_cap_limits_units_sold(self, core: OrderCore) -> None:
         """With more stock than the cap, the cap still stops the sale; a release frees room."""
@@ -483,6 +492,8 @@ class FlashSaleContract(StorageContractBase):
 
 class UnitOfWorkContract(StorageContractBase):
     """A unit of work is all or nothing."""
+
+    reservation_modes = RESERVING
 
     @pytest.mark.anyio
     async def test_uncommitted_work_is_discarded(self, core: OrderCore) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 import pytest
 
@@ -12,12 +13,15 @@ from ordercore.core import OrderCore
 from ordercore.ports.clock import ManualClock
 from ordercore.ports.storage import Storage
 
-__all__ = ["StorageContractBase", "StorageFactory"]
+__all__ = ["RESERVING", "StorageContractBase", "StorageFactory"]
 
 StorageFactory = Callable[[Settings], Storage]
 """Each call builds a new, unopened Storage on a fresh, empty database."""
 
 TTL = timedelta(minutes=30)
+
+RESERVING: tuple[str, ...] = ("per-request", "coalesced")
+"""Both reservation modes: for contract parts whose tests reserve stock."""
 
 
 class StorageContractBase:
@@ -36,13 +40,27 @@ class StorageContractBase:
     def make_storage(self) -> StorageFactory:
         raise NotImplementedError("provide a make_storage fixture returning a StorageFactory")
 
-    @pytest.fixture(params=["per-request", "coalesced"])
-    def settings(self, request: pytest.FixtureRequest) -> Settings:
-        """Every test runs with single-request reservations and with hot-SKU batching."""
+    reservation_modes: ClassVar[tuple[str, ...]] = ("per-request",)
+    """The reservation modes this part's tests run in. Parts that reserve stock set
+    ``RESERVING`` so each of their tests runs with single-request reservations and with
+    hot-SKU batching; the others run once."""
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Parametrize ``reservation_mode`` by the part that defines the test."""
+        if "reservation_mode" not in metafunc.fixturenames or metafunc.cls is None:
+            return
+        name = metafunc.function.__name__
+        owner = next((klass for klass in metafunc.cls.__mro__ if name in vars(klass)), metafunc.cls)
+        modes = getattr(owner, "reservation_modes", RESERVING)
+        metafunc.parametrize("reservation_mode", modes)
+
+    @pytest.fixture
+    def settings(self, reservation_mode: str) -> Settings:
+        """Settings of the test's reservation mode (see ``reservation_modes``)."""
         return Settings(
             reservation_ttl=TTL,
             payment_grace=timedelta(minutes=10),
-            coalesce_reservations="on" if request.param == "coalesced" else "off",
+            coalesce_reservations="on" if reservation_mode == "coalesced" else "off",
         )
 
     @pytest.fixture

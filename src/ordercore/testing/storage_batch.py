@@ -16,7 +16,7 @@ from ordercore.errors import (
     SaleCapReached,
     UnknownSku,
 )
-from ordercore.testing.storage_base import StorageContractBase, assert_no_drift, stock_of
+from ordercore.testing.storage_base import RESERVING, StorageContractBase, assert_no_drift, stock_of
 
 __all__ = ["BatchContract"]
 
@@ -45,6 +45,8 @@ def kinds(result: BatchResult) -> list[str]:
 
 class BatchContract(StorageContractBase):
     """reserve_batch grants in arrival order, each request all or nothing."""
+
+    reservation_modes = RESERVING
 
     @pytest.mark.anyio
     async def test_batch_grants_in_order_while_stock_lasts(self, core: OrderCore) -> None:

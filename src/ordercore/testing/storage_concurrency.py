@@ -16,7 +16,13 @@ from ordercore.errors import (
     ReservationStateConflict,
 )
 from ordercore.ports.clock import ManualClock
-from ordercore.testing.storage_base import TTL, StorageContractBase, assert_no_drift, stock_of
+from ordercore.testing.storage_base import (
+    RESERVING,
+    TTL,
+    StorageContractBase,
+    assert_no_drift,
+    stock_of,
+)
 
 __all__ = ["ConcurrencyContract", "flash_sale_race"]
 
@@ -44,6 +50,8 @@ async def flash_sale_race(
 
 class ConcurrencyContract(StorageContractBase):
     """Concurrent writers never oversell, never double-count, never deadlock."""
+
+    reservation_modes = RESERVING
 
     @pytest.mark.anyio
     async def test_ten_thousand_buyers_one_thousand_units(self, core: OrderCore) -> None:

@@ -31,7 +31,7 @@ from ordercore.domain.intake import (
 from ordercore.domain.orders import Order, OrderStatus
 from ordercore.errors import DuplicateOrder
 from ordercore.ports.storage import Storage
-from ordercore.testing.storage_base import StorageContractBase
+from ordercore.testing.storage_base import RESERVING, StorageContractBase
 from ordercore.testing.storage_orders import sample_order
 
 __all__ = ["IntakeContract"]
@@ -105,6 +105,8 @@ class _Boom(Exception):
 
 class IntakeContract(StorageContractBase):
     """Channel intake: exactly once per (channel, external id), newest version winning."""
+
+    reservation_modes = RESERVING
 
     # -- orders --------------------------------------------------------------------------
 

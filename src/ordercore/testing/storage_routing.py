@@ -18,7 +18,7 @@ from ordercore.domain.orders import Address, Order, OrderLine
 from ordercore.domain.routing import TransferStatus
 from ordercore.domain.warehouses import StockFeedBatch, StockFeedEntry, Warehouse
 from ordercore.errors import InsufficientStock, InvalidInput, Unroutable
-from ordercore.testing.storage_base import StorageContractBase, assert_no_drift, stock_of
+from ordercore.testing.storage_base import RESERVING, StorageContractBase, assert_no_drift, stock_of
 
 __all__ = ["RoutingContract", "routing_order"]
 
@@ -59,6 +59,8 @@ async def _add(core: OrderCore, order_id: str, lines: dict[str, int]) -> Order:
 
 class RoutingContract(StorageContractBase):
     """Warehouses, routing with reservations, transfers, WMS feeds."""
+
+    reservation_modes = RESERVING
 
     @pytest.mark.anyio
     async def test_warehouses_are_kept_and_replaced_by_code(self, core: OrderCore) -> None:

@@ -32,11 +32,9 @@ Stdlib HTTP server in a thread; never for production traffic.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
-import socket
 import sys
 import threading
 import time
@@ -45,13 +43,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
 
 from ordercore.ports.couriers import CourierPort
 from ordercore.resilience import Failover, ServicePolicy, StateChange
 
+from .._loopback import LoopbackHttpServer, LoopbackServer, TrackingHandler
 from .http_courier import HttpCourier
 from .resilient import CourierChain, courier_chain
 
@@ -76,100 +73,6 @@ MODES = ("ok", "hang", "slow", "5xx")
 def digest(body: bytes, secret: str = APP_SECRET) -> str:
     """The courier's expected ``x-dataDigest`` of ``body``."""
     return base64.b64encode(hashlib.md5(body + secret.encode()).digest()).decode()  # noqa: S324
-
-
-class LoopbackHttpServer(ThreadingHTTPServer):
-    """The stdlib threading server, joining its request threads on close."""
-
-    daemon_threads = False
-    block_on_close = True
-    fake: LoopbackServer
-
-
-class TrackingHandler(BaseHTTPRequestHandler):
-    """A keep-alive handler whose connections the fake can cut when it stops."""
-
-    protocol_version = "HTTP/1.1"
-    server: LoopbackHttpServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, add=False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-class LoopbackServer:
-    """A real HTTP server on 127.0.0.1 (ephemeral port) in a thread; a context manager.
-
-    Subclasses name their ``handler`` class; ``stop()`` releases hanging requests, cuts
-    every open connection and joins every thread, so no test leaks a socket.
-    """
-
-    handler: type[TrackingHandler]
-    thread_name = "fake-server"
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._release = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._server: LoopbackHttpServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Self:
-        server = LoopbackHttpServer(("127.0.0.1", 0), self.handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.thread_name
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Release hanging requests, close every connection, join every thread."""
-        if self._server is None:
-            return
-        self._release.set()
-        self._server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
-
-    @property
-    def origin(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        assert self._server is not None, "start the server first (use it as a context manager)"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def _track(self, connection: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
 
 
 @dataclass
@@ -197,7 +100,7 @@ class _BusyServer(LoopbackHttpServer):
 
 
 class _Handler(TrackingHandler):
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802  the stdlib handler's name
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         fake = self.server.fake
@@ -212,7 +115,7 @@ class _Handler(TrackingHandler):
         except OSError:  # the client gave up (a timeout): nothing to answer
             self.close_connection = True
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802  the stdlib handler's name
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ordercore import OrderCore, Settings
+from ordercore.domain.channels import TimeWindow
 from ordercore.domain.intake import Feed, RunStatus
 from ordercore.errors import InvalidInput
 from ordercore.ports.clock import ManualClock
@@ -173,3 +174,28 @@ async def test_replaying_a_window_does_not_keep_a_reject_twice(
     run = await core.replay.replay_window(channel, START, START + timedelta(minutes=30))
     assert run.rejected == 0
     assert len(await core.intake.rejects("fake-shop")) == 1
+
+
+@pytest.mark.anyio
+async def test_reconcile_reserves_orders_stored_without_a_reservation(
+    core: OrderCore, platform: FakePlatform, channel: FakeChannel, clock: ManualClock
+) -> None:
+    """Orders stored but never reserved (a crash in between) get their stock; others don't."""
+    platform.put(fake_order_payload("C1", qty=2), at=START + timedelta(minutes=5))
+    platform.put(fake_order_payload("C2", status="CANCELLED"), at=START + timedelta(minutes=6))
+    platform.put(fake_order_payload("C3"), at=START + timedelta(minutes=7))
+    clock.set(START + timedelta(hours=1))
+    window = TimeWindow(start=START, end=START + timedelta(minutes=30))
+    records, _, _ = await core.intake.fetch_window(channel, window)
+    orders, _, _, _ = core.intake.map_records(channel, records, None)
+    async with core.storage.unit_of_work() as uow:  # stored, then the process stopped
+        await uow.orders.upsert_many(orders)
+        await uow.commit()
+    report = await core.replay.reconcile(channel, lookback=timedelta(hours=2))
+    stored = {o.external_id: o.id for o in await core.orders.list(limit=10)}
+    assert report.reserved == [stored["C1"], stored["C3"]]
+    assert (await core.inventory.reservation(stored["C1"])).lines[0].quantity == 2
+    assert (await core.inventory.stock("SKU-1")).reserved == 3
+    again = await core.replay.reconcile(channel, lookback=timedelta(hours=2))
+    assert again.reserved == []
+    assert (await core.inventory.stock("SKU-1")).reserved == 3

@@ -177,7 +177,6 @@ class SqlIntakeRepository:
         )
         return set(fresh)
 
-
     # -- channel tokens (refreshed credentials; see sql/tokens.py) -------------------------
 
     async def save_channel_tokens(self, tokens: ChannelTokens) -> bool:
@@ -194,6 +193,7 @@ class SqlIntakeRepository:
             lambda conn: conn.execute(statement, {"p_channel": channel}).first()
         )
         return None if row is None else from_row(row)
+
 
 def _mapping(row: Row[Any]) -> dict[str, Any]:
     return dict(row._mapping)
