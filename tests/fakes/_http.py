@@ -15,9 +15,16 @@ from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ordercore_adapters._loopback import LoopbackServer, TrackingHandler
+from ordercore_adapters._loopback import LoopbackHttpServer, LoopbackServer, TrackingHandler
 
-__all__ = ["FAULTS", "FakeGateway", "LoopbackServer", "Reply", "TrackingHandler"]
+__all__ = [
+    "FAULTS",
+    "FakeGateway",
+    "LoopbackHttpServer",
+    "LoopbackServer",
+    "Reply",
+    "TrackingHandler",
+]
 
 FAULTS = ("5xx", "malformed", "hang")
 

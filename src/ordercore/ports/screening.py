@@ -21,6 +21,7 @@ from ordercore.domain.rules.history import HistoryEntry
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "BatchScreeningStore",
     "InMemoryScreeningStore",
     "ScreeningStore",
     "ScreeningStoreProvider",
@@ -71,6 +72,22 @@ class SharedScreeningStore(ScreeningStore, Protocol):
 
     async def shared_salt(self) -> bytes:
         """The salt every process on this store uses (made once, then the same)."""
+        ...
+
+
+@runtime_checkable
+class BatchScreeningStore(ScreeningStore, Protocol):
+    """A store that records a batch (an intake window) in one step: one transaction, not
+    one per order. Each entry still sees the entries recorded before it, batch included."""
+
+    async def record_many(
+        self, entries: Sequence[HistoryEntry], since: Sequence[datetime]
+    ) -> list[list[HistoryEntry]]:
+        """:meth:`ScreeningStore.record` for each entry in order, in one step."""
+        ...
+
+    async def save_results(self, results: Sequence[ScreeningResult], *, replace_only: bool) -> None:
+        """Keep these results; with ``replace_only``, only for orders that have one already."""
         ...
 
 
@@ -129,9 +146,21 @@ class InMemoryScreeningStore:
                 self._index[(kind, key)].append(entry.order_id)
         return list(found.values())
 
+    async def record_many(
+        self, entries: Sequence[HistoryEntry], since: Sequence[datetime]
+    ) -> list[list[HistoryEntry]]:
+        """``record`` each entry in order."""
+        return [await self.record(e, s) for e, s in zip(entries, since, strict=True)]
+
     async def save_result(self, result: ScreeningResult) -> None:
         """Keep the latest result of an order."""
         self._results[result.order_id] = result
+
+    async def save_results(self, results: Sequence[ScreeningResult], *, replace_only: bool) -> None:
+        """Keep these results; with ``replace_only``, only for orders that have one already."""
+        for result in results:
+            if not replace_only or result.order_id in self._results:
+                self._results[result.order_id] = result
 
     async def result(self, order_id: str) -> ScreeningResult | None:
         """The latest result of an order."""

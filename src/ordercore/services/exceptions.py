@@ -44,11 +44,13 @@ from ordercore.domain.rules import (
     history_entry,
     summarise_history,
 )
+from ordercore.domain.rules.history import HistoryEntry
 from ordercore.domain.severity import Severity
 from ordercore.errors import OrderNotFound, OrderNotOnHold
 from ordercore.ports.clock import Clock
 from ordercore.ports.notifiers import Alert, NotifierPort, RecordingNotifier
 from ordercore.ports.screening import (
+    BatchScreeningStore,
     InMemoryScreeningStore,
     ScreeningStore,
     SharedScreeningStore,
@@ -151,10 +153,13 @@ class ExceptionService:
         config = self.engine.config
         horizon = max(config.fraud.window, config.fraud.mismatch_window)
         evaluated: list[tuple[Order, tuple[Finding, ...]]] = []
-        for order in orders:
+        entries = [
+            history_entry(order, at=order.created_at, device=devices.get(order.id, ""), salt=salt)
+            for order in orders
+        ]
+        windows = await self._record(entries, [entry.at - horizon for entry in entries])
+        for order, entry, recent in zip(orders, entries, windows, strict=True):
             device = devices.get(order.id, "")
-            entry = history_entry(order, at=order.created_at, device=device, salt=salt)
-            recent = await self.store.record(entry, entry.at - horizon)
             stock, derived_payment = facts[order.id]
             context = ScreeningContext(
                 now=now,
@@ -168,6 +173,14 @@ class ExceptionService:
             evaluated.append((order, self.engine.evaluate(order, context)))
         await self._maybe_prune(now - horizon, len(orders))
         return await self._act(evaluated, now)
+
+    async def _record(
+        self, entries: Sequence[HistoryEntry], since: Sequence[datetime]
+    ) -> list[list[HistoryEntry]]:
+        """Record a batch's history entries: in one step where the store can."""
+        if isinstance(self.store, BatchScreeningStore):
+            return await self.store.record_many(entries, since)
+        return [await self.store.record(e, s) for e, s in zip(entries, since, strict=True)]
 
     async def _resolve_salt(self) -> bytes:
         """The shared store's salt, or a random one for this process's own store."""
@@ -257,6 +270,7 @@ class ExceptionService:
             if any(RuleAction.HOLD_SHIPMENT in finding.actions for finding in findings)
         }
         held = await self._hold(to_hold) if to_hold else set()
+        batch = isinstance(self.store, BatchScreeningStore)
         results = []
         for order, findings in evaluated:
             actions = frozenset(action for finding in findings for action in finding.actions)
@@ -267,7 +281,7 @@ class ExceptionService:
                 held=order.id in held,
                 priority_raised=RuleAction.RAISE_PRIORITY in actions,
             )
-            if findings or await self.store.result(order.id) is not None:
+            if not batch and (findings or await self.store.result(order.id) is not None):
                 await self.store.save_result(result)  # a clean re-screen clears the flag
             if findings:
                 await self._notify(
@@ -280,6 +294,10 @@ class ExceptionService:
                     for case in _cases(order, findings):
                         await self.open_ticket(case)
             results.append(result)
+        if isinstance(self.store, BatchScreeningStore):  # (narrows the type for mypy)
+            # Flagged results are kept; a clean re-screen replaces (clears) an earlier flag.
+            await self.store.save_results([r for r in results if r.findings], replace_only=False)
+            await self.store.save_results([r for r in results if not r.findings], replace_only=True)
         return results
 
     async def _hold(self, reasons: Mapping[str, str]) -> set[str]:

@@ -19,7 +19,7 @@ import pytest
 from ordercore.domain.exceptions import Finding, RuleAction, ScreeningResult
 from ordercore.domain.rules.history import HistoryEntry
 from ordercore.domain.severity import Severity
-from ordercore.ports.screening import ScreeningStore
+from ordercore.ports.screening import BatchScreeningStore, ScreeningStore
 
 __all__ = ["ScreeningStoreContract"]
 
@@ -131,3 +131,42 @@ class ScreeningStoreContract:
                 )
         found = await screening_store.record(entry("last", 20, phone_key="p"), T0)
         assert len(found) == 10
+
+    async def test_a_recorded_batch_sees_its_own_earlier_entries(
+        self, screening_store: ScreeningStore
+    ) -> None:
+        """record_many (where offered) answers each entry as record would, in batch order."""
+        if not isinstance(screening_store, BatchScreeningStore):
+            pytest.skip("this store records one entry at a time only")
+        await screening_store.record(entry("before", 0, phone_key="p"), T0)
+        found = await screening_store.record_many(
+            [
+                entry("a", 1, phone_key="p"),
+                entry("b", 2, device_key="d"),
+                entry("c", 3, phone_key="p", device_key="d"),
+            ],
+            [T0, T0, T0],
+        )
+        assert [sorted(e.order_id for e in window) for window in found] == [
+            ["before"],
+            [],
+            ["a", "b", "before"],
+        ]
+
+    async def test_saving_results_in_a_batch_only_replaces_where_asked(
+        self, screening_store: ScreeningStore
+    ) -> None:
+        """save_results keeps flagged results; replace_only touches only known orders."""
+        if not isinstance(screening_store, BatchScreeningStore):
+            pytest.skip("this store saves one result at a time only")
+        await screening_store.save_results(
+            [result("a", 1, flagged=True), result("b", 1, flagged=True)], replace_only=False
+        )
+        await screening_store.save_results(
+            [result("a", 2, flagged=False), result("new", 2, flagged=False)], replace_only=True
+        )
+        assert [r.order_id for r in await screening_store.flagged()] == ["b"]
+        assert await screening_store.result("new") is None
+        cleared = await screening_store.result("a")
+        assert cleared is not None
+        assert cleared.findings == ()

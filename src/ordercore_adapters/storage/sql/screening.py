@@ -52,44 +52,52 @@ class SqlScreeningStore:
         self, entry: HistoryEntry, since: datetime, *, limit: int = DEFAULT_LIMIT
     ) -> list[HistoryEntry]:
         """Store ``entry``; return up to ``limit`` newest others per shared key since ``since``."""
-        row = {
-            "order_id": entry.order_id,
-            "at": entry.at,
-            **{key: getattr(entry, key) for key in _KEYS},
-        }
-        # One indexed range read per key (key, at DESC), each capped: a hot key costs no
-        # more than any other.
-        queries = [
-            select(screening_history)
-            .where(
-                screening_history.c[key] == getattr(entry, key),
-                screening_history.c.at >= since,
-                screening_history.c.order_id != entry.order_id,
-            )
-            .order_by(screening_history.c.at.desc())
-            .limit(limit)
-            for key in _KEYS
-            if getattr(entry, key)
+        [found] = await self.record_many([entry], [since], limit=limit)
+        return found
+
+    async def record_many(
+        self,
+        entries: Sequence[HistoryEntry],
+        since: Sequence[datetime],
+        *,
+        limit: int = DEFAULT_LIMIT,
+    ) -> list[list[HistoryEntry]]:
+        """``record`` each entry in order, in one transaction (a window costs one commit)."""
+        steps = [
+            _recording(entry, start, limit) for entry, start in zip(entries, since, strict=True)
         ]
 
-        def work(conn: Connection, dialect: str) -> list[HistoryEntry]:
-            _upsert(conn, dialect, screening_history, "order_id", row)
-            found: dict[str, HistoryEntry] = {}
-            for query in queries:
-                for hit in conn.execute(query):
-                    found[hit.order_id] = HistoryEntry(**dict(hit._mapping))
-            return list(found.values())
+        def work(conn: Connection, dialect: str) -> list[list[HistoryEntry]]:
+            return [step(conn, dialect) for step in steps]
 
         return await self._write(work)
 
+    async def save_results(self, results: Sequence[ScreeningResult], *, replace_only: bool) -> None:
+        """Keep these results in one transaction; ``replace_only``: only where one exists."""
+        rows = [_result_row(result) for result in results]
+        if not rows:
+            return
+
+        def work(conn: Connection, dialect: str) -> None:
+            chosen = rows
+            if replace_only:
+                ids = [row["order_id"] for row in rows]
+                known = set(
+                    conn.execute(
+                        select(screening_results.c.order_id).where(
+                            screening_results.c.order_id.in_(ids)
+                        )
+                    ).scalars()
+                )
+                chosen = [row for row in rows if row["order_id"] in known]
+            for row in chosen:
+                _upsert(conn, dialect, screening_results, "order_id", row)
+
+        await self._write(work)
+
     async def save_result(self, result: ScreeningResult) -> None:
         """Keep the latest result of an order."""
-        row = {
-            "order_id": result.order_id,
-            "screened_at": result.screened_at,
-            "flagged": bool(result.findings),
-            "result": result.model_dump(mode="json"),
-        }
+        row = _result_row(result)
         await self._write(
             lambda conn, dialect: _upsert(conn, dialect, screening_results, "order_id", row)
         )
@@ -139,6 +147,50 @@ class SqlScreeningStore:
             done = await sql.run(lambda conn: work(conn, sql.dialect), atomic=True)
             await uow.commit()
         return done
+
+
+def _result_row(result: ScreeningResult) -> dict[str, Any]:
+    return {
+        "order_id": result.order_id,
+        "screened_at": result.screened_at,
+        "flagged": bool(result.findings),
+        "result": result.model_dump(mode="json"),
+    }
+
+
+def _recording(
+    entry: HistoryEntry, since: datetime, limit: int
+) -> Callable[[Connection, str], list[HistoryEntry]]:
+    """The statements that record one entry and read its window, run on a connection."""
+    row = {
+        "order_id": entry.order_id,
+        "at": entry.at,
+        **{key: getattr(entry, key) for key in _KEYS},
+    }
+    # One indexed range read per key (key, at DESC), each capped: a hot key costs no
+    # more than any other.
+    queries = [
+        select(screening_history)
+        .where(
+            screening_history.c[key] == getattr(entry, key),
+            screening_history.c.at >= since,
+            screening_history.c.order_id != entry.order_id,
+        )
+        .order_by(screening_history.c.at.desc())
+        .limit(limit)
+        for key in _KEYS
+        if getattr(entry, key)
+    ]
+
+    def work(conn: Connection, dialect: str) -> list[HistoryEntry]:
+        _upsert(conn, dialect, screening_history, "order_id", row)
+        found: dict[str, HistoryEntry] = {}
+        for query in queries:
+            for hit in conn.execute(query):
+                found[hit.order_id] = HistoryEntry(**dict(hit._mapping))
+        return list(found.values())
+
+    return work
 
 
 def _sql(uow: object) -> SqlUnitOfWork:
