@@ -125,7 +125,7 @@ class IncidentConfig:
     """The share of the faulted run's orders through the critical path (their waybill
     tasks written) when the primary starts hanging: 0.3 means after 30 % of the day."""
     hang_for: float = 20.0
-    """Seconds the primary hangs."""
+    """Seconds the primary hangs at least (longer, up to 30 s, until a breaker opened)."""
     workers: int = 32
     """Waybill tasks run at once."""
     min_ratio: float = 0.90
@@ -428,6 +428,12 @@ async def _play(
         run.rig.hang()
         run.report.hang_started = time.perf_counter() - began
         await anyio.sleep(config.hang_for)
+        # On a slow or busy machine the waybill workers may not have reached the primary
+        # within hang_for: the outage lasts until a breaker has opened (bounded), so the
+        # replay always shows the failover it is about.
+        with anyio.move_on_after(max(config.hang_for, 30.0)):
+            while not any(change.new.value == "open" for change in run.rig.history()):
+                await anyio.sleep(0.05)
         run.rig.recover()
         run.report.hang_ended = time.perf_counter() - began
 
