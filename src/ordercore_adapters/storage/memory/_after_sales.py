@@ -11,7 +11,7 @@ from typing import TypeVar
 from ordercore.domain.after_sales import AfterSale, AfterSaleStatus, Inspection
 from ordercore.domain.intake import UpsertOutcome
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryRepository
 
 __all__ = ["MemoryAfterSales"]
 
@@ -26,20 +26,10 @@ def _put(table: dict[K, V], key: K, previous: V | None) -> None:
         table[key] = previous
 
 
-class MemoryAfterSales:
+class MemoryAfterSales(MemoryRepository):
     """Implements ``ordercore.ports.storage.AfterSaleRepository`` under the storage's lock."""
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     def _set(self, table: dict[K, V], key: K, value: V) -> None:
         self._log().append((_put, table, key, table.get(key)))

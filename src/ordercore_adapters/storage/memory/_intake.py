@@ -14,7 +14,7 @@ from ordercore.domain.channels import ChannelTokens
 from ordercore.domain.health import ReviewEntry
 from ordercore.domain.intake import Cursor, Feed, RejectedRecord, SyncRun
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryRepository
 
 __all__ = ["MemoryIntake"]
 
@@ -31,23 +31,13 @@ def _lowest_first(entry: ReviewEntry) -> tuple[int, datetime, str]:
     return (entry.score, entry.entered_at, entry.order_id)
 
 
-class MemoryIntake:
+class MemoryIntake(MemoryRepository):
     """Channel intake bookkeeping of a memory unit of work.
 
     Implements :class:`ordercore.ports.storage.IntakeRepository`.
     """
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     async def cursor(self, channel: str, feed: Feed) -> Cursor | None:
         """Where the channel's feed is complete up to, if it ever completed a window."""

@@ -38,7 +38,7 @@ from ordercore.errors import (
 )
 
 from ._audit import find_drift
-from ._state import Level, MemoryState, Movement, Sale, UndoLog, Unit, closed_unit
+from ._state import Level, MemoryRepository, Movement, Sale, UndoLog
 
 __all__ = ["MemoryInventory"]
 
@@ -74,24 +74,14 @@ def _sale_view(sku: str, sale: Sale) -> FlashSale:
     return FlashSale(sku, sale.sale_id, sale.cap, sale.per_buyer_limit, sale.sold)
 
 
-class MemoryInventory:
+class MemoryInventory(MemoryRepository):
     """Stock levels, reservations and flash sales of a memory unit of work.
 
     Implements :class:`ordercore.ports.storage.InventoryRepository`; see it for the
     contract of each method.
     """
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     def _level(self, sku: str, warehouse: str) -> Level | None:
         by_warehouse = self._state.levels.get(sku)

@@ -15,7 +15,7 @@ from ordercore.domain.intake import UpsertOutcome
 from ordercore.domain.orders import Order, OrderStatus
 from ordercore.errors import ConcurrencyConflict, DuplicateOrder, OrderNotFound
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit, undo_to
+from ._state import MemoryRepository, UndoLog, undo_to
 
 __all__ = ["MemoryOrders"]
 
@@ -32,23 +32,13 @@ def _modified(order: Order) -> datetime | None:
     return moment
 
 
-class MemoryOrders:
+class MemoryOrders(MemoryRepository):
     """Orders of a memory unit of work, by id and by (channel, external_id).
 
     Implements :class:`ordercore.ports.storage.OrderRepository`.
     """
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     async def add(self, order: Order) -> None:
         """Store a new order; DuplicateOrder if its id or (channel, external_id) exists."""

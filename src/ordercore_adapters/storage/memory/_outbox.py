@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from ordercore.domain.outbox import OPEN_STATES, OutboxState, OutboxTask
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryRepository, UndoLog
 
 __all__ = ["MemoryOutbox"]
 
@@ -30,20 +30,10 @@ def _due_first(task: OutboxTask) -> tuple[datetime, int]:
     return (task.available_at, task.seq)
 
 
-class MemoryOutbox:
+class MemoryOutbox(MemoryRepository):
     """Outbox of a memory unit of work; implements ``ordercore.ports.storage.OutboxRepository``."""
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     def _put(self, table: dict[str, V], key: str, value: V | None, log: UndoLog) -> None:
         previous = table.get(key)

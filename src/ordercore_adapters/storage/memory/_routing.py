@@ -23,7 +23,7 @@ from ordercore.domain.routing import (
 from ordercore.domain.warehouses import Warehouse
 from ordercore.errors import InsufficientStock, UnknownSku
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryRepository
 
 if TYPE_CHECKING:
     from ordercore.ports.storage import RoutingRepository
@@ -33,20 +33,10 @@ __all__ = ["MemoryRouting"]
 _REQUESTED = TransferStatus.REQUESTED
 
 
-class MemoryRouting:
+class MemoryRouting(MemoryRepository):
     """Implements ``ordercore.ports.storage.RoutingRepository`` under the storage's lock."""
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     # -- warehouses ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ordercore.domain.shipments import PushState, Shipment, ShipmentPush, ShipmentState
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryRepository, UndoLog
 
 __all__ = ["MemoryShipments"]
 
@@ -25,20 +25,10 @@ def _restore(table: dict[Any, Any], key: Hashable, previous: object | None) -> N
         table[key] = previous
 
 
-class MemoryShipments:
+class MemoryShipments(MemoryRepository):
     """Shipments of a memory unit of work (``ordercore.ports.storage.ShipmentRepository``)."""
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     def _put(self, table: dict[Any, Any], key: Hashable, value: object, log: UndoLog) -> None:
         log.append((_restore, table, key, table.get(key)))

@@ -29,6 +29,7 @@ from ordercore.domain.warehouses import Warehouse
 
 __all__ = [
     "Level",
+    "MemoryRepository",
     "MemoryState",
     "Movement",
     "Sale",
@@ -58,6 +59,23 @@ def closed_unit() -> RuntimeError:
         "this unit of work is not open: use it inside 'async with storage.unit_of_work()' "
         "and before commit()"
     )
+
+
+class MemoryRepository:
+    """Base of a memory unit of work's repositories: the shared state and the unit's undo log."""
+
+    __slots__ = ("_state", "_unit")
+
+    def __init__(self, state: MemoryState, unit: Unit) -> None:
+        self._state = state
+        self._unit = unit
+
+    def _log(self) -> UndoLog:
+        """The open unit's undo log (RuntimeError when the unit is not open)."""
+        log = self._unit.log
+        if log is None:
+            raise closed_unit()
+        return log
 
 
 def undo_to(log: UndoLog, mark: int) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ordercore.domain.stock_push import PushRecord
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryRepository
 
 __all__ = ["MemoryStockPushes"]
 
@@ -21,20 +21,10 @@ def _restore(table: dict[_Key, PushRecord], key: _Key, previous: PushRecord | No
         table[key] = previous
 
 
-class MemoryStockPushes:
+class MemoryStockPushes(MemoryRepository):
     """Implements ``ordercore.ports.storage.StockPushRepository`` under the storage's lock."""
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     async def save_pushes(self, records: Sequence[PushRecord]) -> int:
         """Keep each record unless a newer attempt is stored; return how many were kept."""

@@ -22,7 +22,7 @@ from ordercore.domain.tickets import (
 )
 from ordercore.errors import ConcurrencyConflict, TicketNotFound
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryRepository, UndoLog
 
 __all__ = ["MemoryTickets"]
 
@@ -39,20 +39,10 @@ def _due_first(task: TicketTask) -> tuple[datetime, str]:
     return (task.due_at, task.id)
 
 
-class MemoryTickets:
+class MemoryTickets(MemoryRepository):
     """Tickets of a memory unit of work; implements ``ordercore.ports.storage.TicketRepository``."""
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     def _put(self, table: dict[str, V], key: str, value: V | None, log: UndoLog) -> None:
         previous = table.get(key)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from ordercore.domain.couriers import Waybill, WaybillRecord, WaybillState
 
-from ._state import MemoryState, UndoLog, Unit, closed_unit
+from ._state import MemoryRepository, UndoLog
 
 __all__ = ["MemoryWaybills"]
 
@@ -26,20 +26,10 @@ def _restore(table: dict[Key, WaybillRecord], key: Key, previous: WaybillRecord 
         table[key] = previous
 
 
-class MemoryWaybills:
+class MemoryWaybills(MemoryRepository):
     """Waybills of a memory unit of work (``ordercore.ports.storage.WaybillRepository``)."""
 
-    __slots__ = ("_state", "_unit")
-
-    def __init__(self, state: MemoryState, unit: Unit) -> None:
-        self._state = state
-        self._unit = unit
-
-    def _log(self) -> UndoLog:
-        log = self._unit.log
-        if log is None:
-            raise closed_unit()
-        return log
+    __slots__ = ()
 
     def _put(self, key: Key, record: WaybillRecord, log: UndoLog) -> None:
         table = self._state.waybills
