@@ -432,7 +432,7 @@ async def _play(
         # within hang_for: the outage lasts until a breaker has opened (bounded), so the
         # replay always shows the failover it is about.
         with anyio.move_on_after(max(config.hang_for, 30.0)):
-            while not any(change.new.value == "open" for change in run.rig.history()):
+            while not any(change.new.value == "open" for change in run.rig.history()):  # noqa: ASYNC110  the rig offers no event
                 await anyio.sleep(0.05)
         run.rig.recover()
         run.report.hang_ended = time.perf_counter() - began
