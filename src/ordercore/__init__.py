@@ -13,6 +13,9 @@ contract suites in :mod:`ordercore.testing`.
 
 from ordercore.config import Settings
 from ordercore.core import OrderCore, create_storage
+from ordercore.domain.after_sales import AfterSale, AfterSaleKind, AfterSaleStatus, InspectionLine
+from ordercore.domain.couriers import Waybill, WaybillRequest
+from ordercore.domain.exceptions import ExceptionCase, Finding, RuleAction, ScreeningResult
 from ordercore.domain.inventory import (
     Drift,
     FlashSale,
@@ -32,7 +35,12 @@ from ordercore.domain.orders import (
     OrderStatus,
     StatusChange,
 )
+from ordercore.domain.outbox import OutboxState, OutboxTask
+from ordercore.domain.routing import FulfilmentPlan, TransferRequest
+from ordercore.domain.rules import Rule, RuleRegistry, RulesConfig
+from ordercore.domain.severity import Severity
 from ordercore.domain.tickets import Ticket, TicketPolicy, TicketStatus
+from ordercore.domain.warehouses import Warehouse
 from ordercore.errors import OrderCoreError
 from ordercore.ports.clock import Clock, ManualClock, SystemClock
 from ordercore.services.reservations import ReserveRequest
@@ -42,10 +50,17 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Address",
+    "AfterSale",
+    "AfterSaleKind",
+    "AfterSaleStatus",
     "Clock",
     "Contact",
     "Drift",
+    "ExceptionCase",
+    "Finding",
     "FlashSale",
+    "FulfilmentPlan",
+    "InspectionLine",
     "ManualClock",
     "Money",
     "Order",
@@ -53,13 +68,21 @@ __all__ = [
     "OrderCoreError",
     "OrderLine",
     "OrderStatus",
+    "OutboxState",
+    "OutboxTask",
     "PaymentOutcome",
     "PaymentResult",
     "Reservation",
     "ReservationLine",
     "ReservationStatus",
     "ReserveRequest",
+    "Rule",
+    "RuleAction",
+    "RuleRegistry",
+    "RulesConfig",
+    "ScreeningResult",
     "Settings",
+    "Severity",
     "StatusChange",
     "StockLevel",
     "SyncOrderCore",
@@ -67,6 +90,10 @@ __all__ = [
     "Ticket",
     "TicketPolicy",
     "TicketStatus",
+    "TransferRequest",
+    "Warehouse",
+    "Waybill",
+    "WaybillRequest",
     "__version__",
     "create_storage",
 ]

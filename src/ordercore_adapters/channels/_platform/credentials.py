@@ -121,6 +121,26 @@ class TokenState:
         if self.refresh_token:
             on_secret(self.refresh_token)
 
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, object],
+        *,
+        expires_at: datetime | None,
+        on_secret: Callable[[str], None],
+    ) -> TokenState:
+        """The configured ``access_token`` with the optional ``refresh_token`` and its
+        ``refresh_token_expires_at`` (validated by :func:`refresh_config_errors`)."""
+        refresh_expiry = config.get("refresh_token_expires_at") or ""
+        return cls(
+            access_name="access_token",
+            access_token=str(config["access_token"]).strip(),
+            expires_at=expires_at,
+            refresh_token=str(config.get("refresh_token") or "").strip() or None,
+            refresh_expires_at=aware(refresh_expiry) or None,
+            on_secret=on_secret,
+        )
+
     def __repr__(self) -> str:
         return f"TokenState(access_name={self.access_name!r}, refreshed_at={self.refreshed_at})"
 

@@ -85,7 +85,7 @@ from ordercore.errors import (
 )
 from ordercore.ports.clock import Clock, SystemClock
 
-from .._platform.config import TOKEN_NUMBERS, aware, check_token_config
+from .._platform.config import TOKEN_NUMBERS, check_token_config
 from .._platform.credentials import (
     REFRESH_KEYS,
     RefreshingTokenChannel,
@@ -184,13 +184,8 @@ class PinduoduoChannel(PddAfterSales, PddShipments, RefreshingTokenChannel[PddCl
             clock=self._clock,
             transport=transport,
         )
-        self._tokens = TokenState(
-            access_name="access_token",
-            access_token=str(config["access_token"]).strip(),
-            expires_at=expires,
-            refresh_token=str(config.get("refresh_token") or "").strip() or None,
-            refresh_expires_at=aware(config.get("refresh_token_expires_at") or "") or None,
-            on_secret=self._client.add_secret,
+        self._tokens = TokenState.from_config(
+            config, expires_at=expires, on_secret=self._client.add_secret
         )
 
     def __repr__(self) -> str:
